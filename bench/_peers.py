@@ -1,0 +1,645 @@
+"""Wrappers around the peer libraries (NNCF 2.19 legacy torch API, ONNX Runtime) for side-by-side benches.
+
+Import-safe: importing this module pulls in nothing but the standard library. Every peer import
+(torch, nncf, onnx, onnxruntime) happens lazily inside the functions, so bench scripts can import it
+from the project venv too and only call the NNCF helpers from the bench venv
+(``/work/main/.venv-bench``, see bench/PEERS_NOTES.md).
+
+Functions return numbers/objects and never print; diagnostics go through ``logging``
+(logger name ``bench.peers``).
+
+Conventions
+-----------
+* ``model`` arguments accept either an ``nn.Module`` or a zero-argument factory returning one
+  (NNCF rewrites the module it wraps in place, so a factory is the safer choice).
+* ``sample_size`` is the full input shape NNCF traces with, batch included, e.g. ``(64, 3, 32, 32)``.
+  NNCF 2.19's legacy ONNX export always writes a fixed batch of **1** (it slices ``[0:1]`` of the
+  ``input_info`` tensors), whatever ``sample_size`` says, unless ``dynamic_batch=True`` here.
+* ``input_shape`` for :func:`ort_latency` is the per-sample shape (no batch), e.g. ``(3, 32, 32)``.
+* ``loader_or_batch`` is a ``DataLoader`` / iterable of ``(x, y)`` batches, or a single ``(x, y)``
+  tuple that is reused at every step.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("bench.peers")
+
+_BENCH_DIR = Path(__file__).resolve().parent
+_STUBS_DIR = _BENCH_DIR / "_stubs"
+
+ModelLike = Any  # nn.Module | Callable[[], nn.Module]; typed loosely to keep torch out of import time
+
+
+# --------------------------------------------------------------------------------------------- env
+
+
+def ensure_nncf_env() -> None:
+    """Sets the env NNCF 2.19 needs on torch 2.13 and makes the torchvision stub importable if needed.
+
+    * ``NNCF_TORCH_LEGACY_TRACING=1``: without it ``create_compressed_model`` refuses to run.
+    * ``NNCF_EXTENSION_LOAD_TIMEOUT=0``: the first use JIT-compiles a C++ extension that takes longer
+      than NNCF's default 60 s timeout on this 2-core machine.
+    * ``bench/_stubs`` appended (last) to ``sys.path`` only when no real torchvision is importable:
+      ``nncf.torch.accuracy_aware_training.runner`` imports ``torchvision.transforms.ToTensor``.
+    Existing values of the env vars are kept.
+    """
+    os.environ.setdefault("NNCF_TORCH_LEGACY_TRACING", "1")
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
+    if importlib.util.find_spec("torchvision") is None and str(_STUBS_DIR) not in sys.path:
+        sys.path.append(str(_STUBS_DIR))
+        log.debug("torchvision not installed: using stub from %s", _STUBS_DIR)
+
+
+def nncf_build_extension() -> float:
+    """Forces NNCF's CPU C++ extension to be built/loaded now; returns the seconds it took.
+
+    Call once before timing :func:`nncf_qat_wrap` so the JIT build (60-125 s cold, ~1-3 s when
+    cached in ``~/.cache/torch_extensions``) is not counted as wrap time.
+    """
+    ensure_nncf_env()
+    import nncf.torch
+
+    t0 = time.perf_counter()
+    nncf.torch.force_build_cpu_extensions()
+    return time.perf_counter() - t0
+
+
+def _materialize(model: ModelLike) -> Any:
+    import torch.nn as nn
+
+    if isinstance(model, nn.Module):
+        return model
+    if callable(model):
+        built = model()
+        if not isinstance(built, nn.Module):
+            raise TypeError(f"model factory returned {type(built).__name__}, expected nn.Module")
+        return built
+    raise TypeError(f"expected nn.Module or a factory, got {type(model).__name__}")
+
+
+def _deep_merge(base: dict, overrides: Mapping | None) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _as_init_loader(loader_or_batch: Any) -> Any:
+    """NNCF's init wants a real DataLoader (it reads ``.batch_size``) yielding ``(x, y)``."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if isinstance(loader_or_batch, DataLoader):
+        return loader_or_batch
+    if (
+        isinstance(loader_or_batch, (tuple, list))
+        and len(loader_or_batch) == 2
+        and all(isinstance(t, torch.Tensor) for t in loader_or_batch)
+    ):
+        x, y = loader_or_batch
+        return DataLoader(TensorDataset(x, y), batch_size=x.shape[0], shuffle=False)
+    raise TypeError("init_loader must be a torch DataLoader or an (x, y) tuple of tensors")
+
+
+def _nncf_create(model: ModelLike, config_dict: dict, init_loader: Any) -> tuple[Any, Any, float]:
+    ensure_nncf_env()
+    from nncf import NNCFConfig
+    from nncf.torch import create_compressed_model, register_default_init_args
+
+    module = _materialize(model)
+    t0 = time.perf_counter()
+    config = NNCFConfig.from_dict(config_dict)
+    if init_loader is not None:
+        config = register_default_init_args(config, _as_init_loader(init_loader), device="cpu")
+    ctrl, wrapped = create_compressed_model(module, config)
+    seconds = time.perf_counter() - t0
+    log.info("NNCF %s wrap: %.2f s", [a.get("algorithm") for a in _algos(config_dict)], seconds)
+    return ctrl, wrapped, seconds
+
+
+def _algos(config_dict: dict) -> list[dict]:
+    comp = config_dict.get("compression", [])
+    return [comp] if isinstance(comp, dict) else list(comp)
+
+
+# -------------------------------------------------------------------------------------- NNCF QAT
+
+
+def nncf_quantization_config(
+    sample_size: Sequence[int],
+    *,
+    num_init_samples: int | None = None,
+    num_bn_adaptation_samples: int = 0,
+    export_standard_ops: bool = True,
+) -> dict:
+    """The 8-bit QAT config the benches use (before overrides).
+
+    Symmetric, per-tensor, 8 bits for weights and activations (NNCF's own default for weights is
+    also per-tensor under ``target_device: ANY``; spelled out here). ``num_init_samples`` adds
+    ``initializer.range`` (min-max over that many samples, needs a loader); ``None`` leaves the
+    section out. Batch-norm adaptation is off unless ``num_bn_adaptation_samples > 0`` (NNCF's
+    default would run 2000 samples through the net whenever a loader is registered).
+    ``export_standard_ops`` makes the legacy export emit ONNX QuantizeLinear/DequantizeLinear pairs
+    instead of NNCF's custom ``FakeQuantize`` op, which ONNX Runtime cannot run (deprecated option,
+    still honoured by 2.19).
+    """
+    quant: dict[str, Any] = {
+        "algorithm": "quantization",
+        "weights": {"mode": "symmetric", "bits": 8, "per_channel": False},
+        "activations": {"mode": "symmetric", "bits": 8, "per_channel": False},
+        "export_to_onnx_standard_ops": bool(export_standard_ops),
+        "initializer": {"batchnorm_adaptation": {"num_bn_adaptation_samples": int(num_bn_adaptation_samples)}},
+    }
+    if num_init_samples is not None:
+        quant["initializer"]["range"] = {"num_init_samples": int(num_init_samples)}
+    return {
+        "input_info": {"sample_size": [int(s) for s in sample_size]},
+        "target_device": "ANY",
+        "compression": quant,
+    }
+
+
+def nncf_qat_wrap(
+    model: ModelLike,
+    sample_size: tuple[int, ...],
+    config_overrides: dict | None = None,
+    *,
+    init_loader: Any = None,
+    num_init_samples: int | None = None,
+    num_bn_adaptation_samples: int = 0,
+    export_standard_ops: bool = True,
+) -> tuple[Any, Any, float]:
+    """Wraps ``model`` for 8-bit QAT with NNCF 2.19's legacy API.
+
+    Returns ``(compression_ctrl, compressed_model, seconds_to_wrap)``; the seconds cover
+    ``NNCFConfig.from_dict`` + ``register_default_init_args`` + ``create_compressed_model``
+    (tracing, quantizer insertion, range init). Call :func:`nncf_build_extension` first, or the
+    one-off JIT build lands in this number.
+
+    ``config_overrides`` is deep-merged into the whole config (e.g.
+    ``{"compression": {"weights": {"per_channel": True}}}``). With ``init_loader`` (a DataLoader of
+    ``(x, y)`` or one ``(x, y)`` batch) range init runs on ``num_init_samples`` samples (default:
+    one batch' worth); without it no range init runs and quantizer scales keep NNCF's defaults.
+    """
+    if init_loader is not None and num_init_samples is None:
+        num_init_samples = int(sample_size[0])
+    cfg = nncf_quantization_config(
+        sample_size,
+        num_init_samples=num_init_samples if init_loader is not None else None,
+        num_bn_adaptation_samples=num_bn_adaptation_samples,
+        export_standard_ops=export_standard_ops,
+    )
+    cfg = _deep_merge(cfg, config_overrides)
+    return _nncf_create(model, cfg, init_loader)
+
+
+# ------------------------------------------------------------------------------------ train steps
+
+
+def _batches(loader_or_batch: Any) -> Iterator[tuple[Any, Any]]:
+    import torch
+
+    if (
+        isinstance(loader_or_batch, (tuple, list))
+        and len(loader_or_batch) == 2
+        and all(isinstance(t, torch.Tensor) for t in loader_or_batch)
+    ):
+        while True:
+            yield loader_or_batch[0], loader_or_batch[1]
+    while True:
+        got_any = False
+        for batch in loader_or_batch:
+            got_any = True
+            yield batch[0], batch[1]
+        if not got_any:
+            raise ValueError("loader_or_batch yielded no batches")
+
+
+def _train_step_times(
+    model: Any,
+    loader_or_batch: Any,
+    steps: int,
+    warmup: int,
+    *,
+    extra_loss: Callable[[], Any] | None,
+    lr: float,
+    threads: int | None,
+) -> list[float]:
+    import torch
+    import torch.nn.functional as F
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    times: list[float] = []
+    it = _batches(loader_or_batch)
+    for i in range(warmup + steps):
+        x, y = next(it)
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        if extra_loss is not None:
+            loss = loss + extra_loss()
+        loss.backward()
+        opt.step()
+        dt = time.perf_counter() - t0
+        if i >= warmup:
+            times.append(dt)
+    if not torch.isfinite(loss.detach()):
+        log.warning("train-step loss is not finite: %s", float(loss))
+    return times
+
+
+def nncf_train_step_time(
+    model: Any,
+    loader_or_batch: Any,
+    steps: int = 20,
+    warmup: int = 3,
+    *,
+    ctrl: Any = None,
+    lr: float = 0.01,
+    threads: int | None = None,
+) -> float:
+    """Median seconds per SGD step (zero_grad, forward, CE loss [+ ``ctrl.loss()``], backward, step).
+
+    ``model`` is the compressed model returned by :func:`nncf_qat_wrap` (or another NNCF wrapper).
+    Pass ``ctrl`` to add the compression loss as an NNCF training loop does (zero for quantization).
+    Warmup steps are run and discarded. ``threads`` sets ``torch.set_num_threads`` if given.
+    """
+    extra = ctrl.loss if ctrl is not None else None
+    return statistics.median(
+        _train_step_times(model, loader_or_batch, steps, warmup, extra_loss=extra, lr=lr, threads=threads)
+    )
+
+
+def fp32_train_step_time(
+    model: ModelLike,
+    loader_or_batch: Any,
+    steps: int = 20,
+    warmup: int = 3,
+    *,
+    lr: float = 0.01,
+    threads: int | None = None,
+) -> float:
+    """Same loop as :func:`nncf_train_step_time` on a plain FP32 model (or factory)."""
+    return statistics.median(
+        _train_step_times(_materialize(model), loader_or_batch, steps, warmup, extra_loss=None, lr=lr, threads=threads)
+    )
+
+
+# ------------------------------------------------------------------------------------------- ONNX
+
+
+def _set_dynamic_batch(onnx_path: str | Path, dim_name: str = "batch") -> None:
+    """Rewrites dim 0 of every graph input/output to a symbolic dim (only safe if no op bakes the batch)."""
+    import onnx
+
+    m = onnx.load(str(onnx_path))
+    for vi in list(m.graph.input) + list(m.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) > 0:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = dim_name
+    del m.graph.value_info[:]  # stale static shapes; ORT re-infers
+    onnx.save(m, str(onnx_path))
+
+
+def nncf_export_onnx(ctrl: Any, path: str | Path, *, dynamic_batch: bool = False) -> str:
+    """Legacy NNCF export: ``ctrl.export_model(path)`` (TorchScript exporter, opset 14).
+
+    The file gets a fixed batch of 1 (NNCF's ``get_export_args`` slices ``[0:1]`` of the
+    ``input_info`` dummy inputs, whatever batch ``sample_size`` had). With
+    ``dynamic_batch=True`` dim 0 of the graph inputs/outputs is rewritten to a symbolic ``batch``
+    afterwards; check outputs against torch (``onnx_max_abs_diff``) when using it on a new net.
+    Whether ORT can run the file depends on ``export_to_onnx_standard_ops`` (True in
+    :func:`nncf_quantization_config`; otherwise the graph holds NNCF's custom FakeQuantize op).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ctrl.export_model(str(path))
+    if dynamic_batch:
+        _set_dynamic_batch(path)
+    log.info("NNCF export to %s: %.2f s", path, time.perf_counter() - t0)
+    return str(path)
+
+
+def fp32_export_onnx(
+    model: ModelLike, path: str | Path, input_shape: Sequence[int], *, opset: int = 17, dynamic_batch: bool = True
+) -> str:
+    """Plain ``torch.onnx.export(dynamo=False)`` in eval mode (BatchNorm folded into Conv by the exporter).
+
+    ``input_shape`` is per-sample (no batch). Used as the FP32 baseline and as the input of
+    :func:`ort_quantize_static`.
+    """
+    import torch
+
+    module = _materialize(model).eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.randn(1, *input_shape)
+    kwargs: dict[str, Any] = {}
+    if dynamic_batch:
+        kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (x,),
+            str(path),
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+            **kwargs,
+        )
+    return str(path)
+
+
+def _ort_session(onnx_path: str | Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(onnx_path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def ort_latency(
+    onnx_path: str | Path,
+    input_shape: Sequence[int],
+    threads: int = 2,
+    batch: int = 1,
+    repeats: int = 50,
+    *,
+    warmup: int = 5,
+) -> float:
+    """Median seconds of one ``InferenceSession.run`` on a random ``(batch, *input_shape)`` float32 input.
+
+    Session: CPU EP, ``intra_op_num_threads=threads``, ``inter_op_num_threads=1``, sequential,
+    ``ORT_ENABLE_ALL``. Raises ``ValueError`` if the model's batch dim is fixed to another value
+    (NNCF's legacy export is fixed-batch).
+    """
+    import numpy as np
+
+    sess = _ort_session(onnx_path, threads)
+    inp = sess.get_inputs()[0]
+    dim0 = inp.shape[0] if inp.shape else None
+    if isinstance(dim0, int) and dim0 != batch:
+        raise ValueError(f"{onnx_path}: input batch fixed to {dim0}, asked for {batch}")
+    x = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
+    feed = {inp.name: x}
+    for _ in range(warmup):
+        sess.run(None, feed)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def ort_run(onnx_path: str | Path, x: Any, threads: int = 2) -> Any:
+    """Runs the model once on ``x`` (numpy or torch) and returns the first output as numpy."""
+    import numpy as np
+
+    sess = _ort_session(onnx_path, threads)
+    arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    return sess.run(None, {sess.get_inputs()[0].name: arr.astype(np.float32)})[0]
+
+
+def onnx_op_counts(onnx_path: str | Path) -> dict[str, int]:
+    """Op-type histogram of the (unoptimized) ONNX graph, e.g. to count QuantizeLinear / Conv."""
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(onnx_path)).graph.node:
+        key = node.op_type if not node.domain or node.domain == "ai.onnx" else f"{node.domain}::{node.op_type}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def ort_optimized_op_counts(onnx_path: str | Path, threads: int = 2) -> dict[str, int]:
+    """Op-type histogram after ORT's ``ORT_ENABLE_ALL`` optimizations (shows e.g. QLinearConv fusion)."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "opt.onnx"
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.optimized_model_filepath = str(out)
+        ort.InferenceSession(str(onnx_path), sess_options=so, providers=["CPUExecutionProvider"])
+        counts: dict[str, int] = {}
+        for node in onnx.load(str(out)).graph.node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def ort_quantize_static(
+    fp32_onnx_path: str | Path,
+    out_path: str | Path,
+    calibration_batches: Iterable[Any],
+    *,
+    per_channel: bool = True,
+    preprocess: bool = True,
+) -> str:
+    """ONNX Runtime's own PTQ: ``quantize_static`` in QDQ format, QUInt8 activations, QInt8 weights.
+
+    ``calibration_batches``: iterable of input batches (numpy/torch) or ``(x, y)`` tuples; MinMax
+    calibration. ``preprocess`` runs ``quant_pre_process`` (shape inference + ORT basic
+    optimizations) first, falling back to the raw file if that fails.
+    """
+    import tempfile
+
+    import numpy as np
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    def to_np(b: Any) -> Any:
+        if isinstance(b, (tuple, list)):
+            b = b[0]
+        return (b.detach().cpu().numpy() if hasattr(b, "detach") else np.asarray(b)).astype(np.float32)
+
+    arrays = [to_np(b) for b in calibration_batches]
+    if not arrays:
+        raise ValueError("calibration_batches is empty")
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(fp32_onnx_path)
+        if preprocess:
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            pre = Path(tmp) / "pre.onnx"
+            try:
+                quant_pre_process(str(src), str(pre))
+                src = pre
+            except Exception as exc:  # noqa: BLE001 - fall back to the unprocessed model
+                log.warning("quant_pre_process failed (%s); quantizing the raw model", exc)
+
+        import onnx
+
+        input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+
+        class _Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(arrays)
+
+            def get_next(self) -> dict | None:
+                nxt = next(self._it, None)
+                return None if nxt is None else {input_name: nxt}
+
+            def rewind(self) -> None:
+                self._it = iter(arrays)
+
+        t0 = time.perf_counter()
+        quantize_static(
+            str(src),
+            str(out_path),
+            _Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        log.info("ORT quantize_static -> %s: %.2f s", out_path, time.perf_counter() - t0)
+    return str(out_path)
+
+
+def onnx_max_abs_diff(onnx_path: str | Path, model: Any, x: Any, threads: int = 2) -> float:
+    """Max |ORT(onnx)(x) - model(x)| with the torch model in eval mode (restores train mode after)."""
+    import numpy as np
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            ref = model(x).detach().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return float(np.abs(ort_run(onnx_path, x, threads) - ref).max())
+
+
+# -------------------------------------------------------------------- pruning / sparsity (minimal)
+
+
+def nncf_filter_pruning(
+    model: ModelLike,
+    sample_size: tuple[int, ...],
+    pruning_target: float = 0.5,
+    config_overrides: dict | None = None,
+    *,
+    init_loader: Any = None,
+) -> tuple[Any, Any, float]:
+    """NNCF 2.19 ``filter_pruning`` with the target applied at creation (``pruning_init`` = target).
+
+    NNCF defaults kept otherwise (L2 filter importance, first conv and downsample convs not pruned);
+    pruned filters are zeroed by masks, not removed. Returns ``(ctrl, model, seconds_to_wrap)``;
+    see :func:`nncf_pruning_stats`.
+    """
+    cfg = {
+        "input_info": {"sample_size": [int(s) for s in sample_size]},
+        "compression": {
+            "algorithm": "filter_pruning",
+            "pruning_init": float(pruning_target),
+            "params": {"pruning_target": float(pruning_target), "num_init_steps": 0, "pruning_steps": 1},
+            "initializer": {"batchnorm_adaptation": {"num_bn_adaptation_samples": 0}},
+        },
+    }
+    return _nncf_create(model, _deep_merge(cfg, config_overrides), init_loader)
+
+
+def nncf_magnitude_sparsity(
+    model: ModelLike,
+    sample_size: tuple[int, ...],
+    sparsity_target: float = 0.5,
+    config_overrides: dict | None = None,
+    *,
+    init_loader: Any = None,
+) -> tuple[Any, Any, float]:
+    """NNCF 2.19 ``magnitude_sparsity`` with ``sparsity_init`` = target (unstructured weight masks).
+
+    Returns ``(ctrl, model, seconds_to_wrap)``; see :func:`nncf_sparsity_level`.
+    """
+    cfg = {
+        "input_info": {"sample_size": [int(s) for s in sample_size]},
+        "compression": {
+            "algorithm": "magnitude_sparsity",
+            "sparsity_init": float(sparsity_target),
+            "params": {"sparsity_target": float(sparsity_target), "sparsity_target_epoch": 1},
+            "initializer": {"batchnorm_adaptation": {"num_bn_adaptation_samples": 0}},
+        },
+    }
+    return _nncf_create(model, _deep_merge(cfg, config_overrides), init_loader)
+
+
+def nncf_pruning_stats(ctrl: Any) -> dict[str, float]:
+    """What NNCF reports for filter pruning: pruning level, FLOPs/params before & after."""
+    st = ctrl.statistics().filter_pruning
+    ms = st.model_statistics
+    return {
+        "pruning_level": float(st.current_pruning_level),
+        "full_filters": float(ms.full_filters_num),
+        "current_filters": float(ms.current_filters_num),
+        "filter_pruning_level": float(ms.filter_pruning_level),
+        "full_flops": float(ms.full_flops),
+        "current_flops": float(ms.current_flops),
+        "flops_pruning_level": float(ms.flops_pruning_level),
+        "full_params": float(ms.full_params_num),
+        "current_params": float(ms.current_params_num),
+        "params_pruning_level": float(ms.params_pruning_level),
+    }
+
+
+def nncf_sparsity_level(ctrl: Any) -> float:
+    """Sparsity level of the sparsified layers' weights as NNCF reports it."""
+    st = ctrl.statistics().magnitude_sparsity
+    return float(st.model_statistics.sparsity_level_for_layers)
+
+
+def zero_filter_fraction(model: Any) -> float:
+    """Fraction of Conv2d output filters whose effective (masked) weights are all zero, measured on
+    the module itself rather than taken from NNCF's statistics."""
+    import torch
+
+    total = zero = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                w = m.weight
+                # NNCF applies masks in pre-ops; materialize via the pre-op if there is one.
+                for op in getattr(m, "pre_ops", {}).values():
+                    if hasattr(op, "operand") and hasattr(op.operand, "binary_filter_pruning_mask"):
+                        mask = op.operand.binary_filter_pruning_mask
+                        w = w * mask.view(-1, *([1] * (w.dim() - 1)))
+                flat = w.reshape(w.shape[0], -1)
+                total += flat.shape[0]
+                zero += int((flat.abs().sum(dim=1) == 0).sum())
+    return zero / total if total else 0.0

@@ -1,0 +1,50 @@
+"""netsculpt: neural-network compression for PyTorch with NNCF 2.x's legacy API.
+
+Migrating from NNCF 2.x means changing imports::
+
+    from netsculpt import NNCFConfig, create_compressed_model, register_default_init_args
+"""
+
+from __future__ import annotations
+
+from netsculpt.api import (
+    InitializingDataLoader,
+    create_compressed_model,
+    load_state,
+    register_default_init_args,
+)
+from netsculpt.config import NNCFConfig, QuantizationConfig, config_schema
+from netsculpt.controller import CompressionController, Statistics
+from netsculpt.errors import (
+    ConfigError,
+    DatasetError,
+    ExportError,
+    NetsculptError,
+    NotSupportedYetError,
+    TracingError,
+    UnsupportedModelError,
+)
+from netsculpt import algorithms as _algorithms  # noqa: E402,I001  (registers algorithms)
+from netsculpt.algorithms.base import CompressionStage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompressionController",
+    "CompressionStage",
+    "ConfigError",
+    "DatasetError",
+    "ExportError",
+    "InitializingDataLoader",
+    "NNCFConfig",
+    "NetsculptError",
+    "NotSupportedYetError",
+    "QuantizationConfig",
+    "Statistics",
+    "TracingError",
+    "UnsupportedModelError",
+    "config_schema",
+    "create_compressed_model",
+    "load_state",
+    "register_default_init_args",
+]

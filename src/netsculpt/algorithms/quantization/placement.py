@@ -1,0 +1,194 @@
+"""Where quantizers go, decided on the model graph.
+
+Weights: one quantizer per parameter that a conv / conv-transpose / linear / matmul consumes.
+Activations: every tensor that enters a conv, linear or matmul, and both operands of a residual add, is
+quantized once, at the op that produced it (so a tensor read by several consumers has one scale). The
+walk back from a consumer skips ops that commute with quantization (reshapes, max pooling, dropout,
+slicing); ``cat`` is skipped too and its inputs share one quantizer (one scale across a concat), which
+is what an integer runtime needs to concatenate without requantizing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
+
+__all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites"]
+
+WEIGHTED = {
+    "conv1d": 0,
+    "conv2d": 0,
+    "conv3d": 0,
+    "linear": 0,
+    "conv_transpose1d": 1,
+    "conv_transpose2d": 1,
+    "conv_transpose3d": 1,
+}  # op -> output-channel axis of its weight (argument 1)
+MATMUL = {"matmul", "mm", "bmm", "__matmul__", "__rmatmul__"}
+ADD = {"add", "__add__", "__radd__", "__iadd__", "add_"}
+CAT = {"cat", "concat", "concatenate"}
+TRANSPARENT = {
+    "view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze", "unsqueeze", "unflatten",
+    "max_pool1d", "max_pool2d", "max_pool3d", "_max_pool1d", "_max_pool2d", "_max_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "__getitem__", "chunk", "split", "t", "clone", "detach",
+}  # fmt: skip
+UNSIGNED = {"relu", "relu_", "relu6", "sigmoid", "softmax", "hardsigmoid", "hardtanh", "hardtanh_"}
+
+Point = tuple[Literal["node"], Address, int] | tuple[Literal["input"], int, int]
+
+
+@dataclass(frozen=True)
+class WeightSite:
+    """A parameter to quantize and the op calls that read it."""
+
+    param: str
+    uses: tuple[tuple[Address, int], ...]  # (op address, argument position)
+    scope: str  # module that owns the first use
+    out_axis: int
+    num_channels: int
+    per_channel_ok: bool
+
+
+@dataclass(frozen=True)
+class ActivationSite:
+    """A group of tensors quantized by one quantizer (several only across a concat)."""
+
+    points: tuple[Point, ...]
+    scope: str  # scope of the first producer, used for scope overrides
+    unsigned_hint: bool  # every producer is relu-like, so the values are >= 0
+    consumers: tuple[str, ...]  # scopes of the ops that needed this quantizer
+
+    @property
+    def name(self) -> str:
+        """Readable name of the first point."""
+        p = self.points[0]
+        return f"input{p[1]}" if p[0] == "input" else format_address(p[1])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class QuantizerPlan:
+    """Result of placement."""
+
+    weights: tuple[WeightSite, ...]
+    activations: tuple[ActivationSite, ...]
+
+
+def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[Point]:
+    if ref.kind == "input":
+        return [("input", int(ref.ref), 0)]
+    if ref.kind != "node":
+        return []
+    node = graph.node(int(ref.ref))
+    if node.op in TRANSPARENT or node.op in CAT:
+        if node.id in seen:
+            return []
+        seen.add(node.id)
+        refs = [r for r in node.inputs if r.kind in ("node", "input")]
+        if node.op in TRANSPARENT:
+            refs = refs[:1]
+        out: list[Point] = []
+        for r in refs:
+            out.extend(_walk(graph, r, seen))
+        return out
+    return [("node", node.address, ref.out_index)]
+
+
+def _activation_inputs(node: Node) -> list[InputRef]:
+    acts = [r for r in node.inputs if r.kind in ("node", "input")]
+    if node.op in WEIGHTED:
+        return [r for r in acts if r.arg == 0]
+    if node.op in MATMUL:
+        return acts
+    if node.op in ADD and len(acts) >= 2:
+        return acts
+    return []
+
+
+def find_sites(
+    graph: ModelGraph,
+    *,
+    weight_scope: set[str],
+    act_scope: set[str],
+    quantize_inputs: bool,
+    quantize_outputs: bool,
+) -> QuantizerPlan:
+    """Find weight and activation quantizer sites.
+
+    Args:
+        graph: the model graph.
+        weight_scope: module names whose weighted ops get weight quantizers.
+        act_scope: module names whose quantizable ops get their inputs quantized.
+        quantize_inputs: keep quantizers on model inputs.
+        quantize_outputs: quantize model outputs too.
+    """
+    weights: dict[str, list[tuple[Address, int]]] = {}
+    weight_meta: dict[str, tuple[str, int, bool]] = {}
+    groups: list[tuple[list[Point], set[str]]] = []
+    for node in graph.nodes:
+        if node.scope in weight_scope and (node.op in WEIGHTED or node.op in MATMUL):
+            for r in node.inputs:
+                if r.kind != "param" or (node.op in WEIGHTED and r.arg != 1):
+                    continue
+                name = str(r.ref)
+                weights.setdefault(name, []).append((node.address, int(r.arg)))
+                axis = WEIGHTED.get(node.op, 0)
+                weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED))
+        if node.scope in act_scope:
+            for r in _activation_inputs(node):
+                pts = _walk(graph, r, set())
+                if pts:
+                    groups.append((pts, {node.scope}))
+    if quantize_outputs:
+        for r in graph.outputs:
+            pts = _walk(graph, r, set())
+            if pts:
+                groups.append((pts, {"<output>"}))
+    merged = _union(groups)
+    acts = []
+    for pts, consumers in merged:
+        if not quantize_inputs:
+            pts = [p for p in pts if p[0] != "input"]
+        if not pts:
+            continue
+        first = pts[0]
+        scope = "" if first[0] == "input" else first[1][0]  # type: ignore[index]
+        unsigned = all(p[0] == "node" and p[1][1] in UNSIGNED for p in pts)  # type: ignore[index]
+        acts.append(ActivationSite(tuple(pts), scope, unsigned, tuple(sorted(consumers))))
+    wsites = []
+    for name, uses in weights.items():
+        scope, axis, per_channel_ok = weight_meta[name]
+        shape = graph.param_shapes.get(name, ())
+        channels = shape[axis] if len(shape) > axis else 1
+        wsites.append(WeightSite(name, tuple(uses), scope, axis, channels, per_channel_ok))
+    return QuantizerPlan(tuple(wsites), tuple(acts))
+
+
+def _union(groups: list[tuple[list[Point], set[str]]]) -> list[tuple[list[Point], set[str]]]:
+    """Merge groups sharing a point (a tensor needed by several consumers, or joined by a concat)."""
+    parent: dict[Point, Point] = {}
+
+    def find(p: Point) -> Point:
+        while parent.setdefault(p, p) != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for pts, _ in groups:
+        for p in pts[1:]:
+            parent[find(p)] = find(pts[0])
+        find(pts[0])
+    out: dict[Point, tuple[list[Point], set[str]]] = {}
+    order: list[Point] = []
+    for pts, cons in groups:
+        for p in pts:
+            root = find(p)
+            if root not in out:
+                out[root] = ([], set())
+                order.append(root)
+            if p not in out[root][0]:
+                out[root][0].append(p)
+            out[root][1].update(cons)
+    return [out[r] for r in order]

@@ -1,0 +1,200 @@
+"""NNCF 2.x entry points: ``create_compressed_model``, ``register_default_init_args``, ``load_state``."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from netsculpt.algorithms.base import BuildContext, get_algorithm
+from netsculpt.config.nncf_config import InputInfo, NNCFConfig
+from netsculpt.controller import STATE_VERSION, CompressionController
+from netsculpt.errors import ConfigError
+from netsculpt.graph.hooks import detach_runtime, get_runtime
+from netsculpt.graph.trace import ModelGraph
+from netsculpt.init_args import (
+    BNAdaptationInitArgs,
+    CriterionInitArgs,
+    InitializingDataLoader,
+    QuantizationRangeInitArgs,
+    wrap_loader,
+)
+
+__all__ = [
+    "BNAdaptationInitArgs",
+    "InitializingDataLoader",
+    "QuantizationRangeInitArgs",
+    "create_compressed_model",
+    "load_state",
+    "register_default_init_args",
+]
+
+logger = logging.getLogger(__name__)
+_DTYPES = {
+    "float": torch.float32,
+    "long": torch.int64,
+    "int": torch.int32,
+    "bool": torch.bool,
+    "half": torch.float16,
+    "double": torch.float64,
+    "uint8": torch.uint8,
+}
+
+
+def register_default_init_args(
+    nncf_config: NNCFConfig | dict[str, Any],
+    train_loader: Iterable[Any],
+    criterion: Any = None,
+    criterion_fn: Callable[..., Any] | None = None,
+    device: str | None = None,
+    **_unused: Any,
+) -> NNCFConfig:
+    """Attach a training data loader (and criterion) to the config for range init and BN adaptation.
+
+    Extra NNCF keyword arguments (``val_loader``, ``autoq_eval_fn``, ...) are accepted and ignored.
+    """
+    cfg = nncf_config if isinstance(nncf_config, NNCFConfig) else NNCFConfig.from_dict(nncf_config)
+    loader = wrap_loader(train_loader)
+    structs: list[Any] = [QuantizationRangeInitArgs(loader, device), BNAdaptationInitArgs(loader, device)]
+    if criterion is not None:
+        structs.append(CriterionInitArgs(criterion, criterion_fn, loader))
+    cfg.register_extra_structs(structs)
+    return cfg
+
+
+def make_example_inputs(
+    infos: tuple[InputInfo, ...], device: torch.device
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Example inputs built from ``input_info`` (seeded, so graph tracing is reproducible)."""
+    gen = torch.Generator().manual_seed(0)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for info in infos:
+        dtype = _DTYPES[info.type]
+        shape = tuple(info.sample_size)
+        filler = info.filler or ("random" if dtype.is_floating_point else "zeros")
+        if filler == "zeros":
+            t = torch.zeros(shape, dtype=dtype)
+        elif filler == "ones":
+            t = torch.ones(shape, dtype=dtype)
+        elif dtype.is_floating_point:
+            t = torch.randn(shape, generator=gen).to(dtype)
+        else:
+            t = torch.randint(0, 2, shape, generator=gen).to(dtype)
+        t = t.to(device)
+        if info.keyword:
+            kwargs[info.keyword] = t
+        else:
+            args.append(t)
+    return tuple(args), kwargs
+
+
+def create_compressed_model(
+    model: nn.Module,
+    config: NNCFConfig | dict[str, Any],
+    compression_state: dict[str, Any] | None = None,
+    *,
+    example_inputs: tuple[Any, ...] | None = None,
+    example_kwargs: dict[str, Any] | None = None,
+    **_nncf_kwargs: Any,
+) -> tuple[CompressionController, nn.Module]:
+    """Compress ``model`` in place as the config says; returns ``(controller, model)``.
+
+    The model keeps its class and its own state_dict keys; compression modules live under
+    ``model._netsculpt``. Every algorithm checks the model before any of them changes it; if anything fails,
+    the model is left as it was.
+
+    Args:
+        model: the user's model (any ``nn.Module``).
+        config: an ``NNCFConfig`` or a plain dict in NNCF's JSON dialect.
+        compression_state: ``ctrl.get_compression_state()`` from a checkpoint, to resume.
+        example_inputs: inputs for tracing; default: built from ``input_info``.
+        example_kwargs: keyword inputs for tracing.
+
+    Raises:
+        ConfigError: invalid config. UnsupportedModelError: a model pattern an algorithm cannot handle.
+        TracingError: the model failed on its example inputs.
+
+    Example:
+        >>> ctrl, model = create_compressed_model(model, {"input_info": {"sample_size": [1, 3, 32, 32]},
+        ...                                              "compression": {"algorithm": "quantization"}})
+    """
+    import netsculpt.algorithms  # noqa: F401  (registers the algorithms; imported late to avoid a cycle)
+
+    cfg = config if isinstance(config, NNCFConfig) else NNCFConfig.from_dict(config)
+    if get_runtime(model) is not None:
+        raise ConfigError("model: already compressed by netsculpt; strip it or pass the original model")
+    if compression_state is not None:
+        _check_state(compression_state)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if example_inputs is None:
+        if not cfg.input_infos and not example_kwargs:
+            raise ConfigError(
+                "input_info: required to build example inputs; got nothing. "
+                'Add "input_info": {"sample_size": [1, C, H, W]} or pass example_inputs='
+            )
+        example_inputs, built_kwargs = make_example_inputs(cfg.input_infos, device)
+        example_kwargs = {**built_kwargs, **(example_kwargs or {})}
+    graph = ModelGraph.build(model, tuple(example_inputs), example_kwargs)
+    builder_state = (compression_state or {}).get("builder_state", {})
+    plans = []
+    for algo_cfg in cfg.algorithms:
+        algo = get_algorithm(algo_cfg.algorithm)
+        ctx = BuildContext(cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name))
+        plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
+    snapshot = copy.deepcopy(model.state_dict())
+    was_training = model.training
+    try:
+        parts = [algo.apply(model, algo_cfg, plan, ctx) for algo, algo_cfg, plan, ctx in plans]
+    except Exception:
+        detach_runtime(model)
+        model.load_state_dict(snapshot)
+        model.train(was_training)
+        raise
+    ctrl = CompressionController(model, parts, cfg, tuple(example_inputs), example_kwargs, graph=graph)
+    if compression_state is not None:
+        ctrl.load_state(compression_state)
+    return ctrl, model
+
+
+def _check_state(state: dict[str, Any]) -> None:
+    if not isinstance(state, dict) or "builder_state" not in state:
+        raise ConfigError(
+            "compression_state: expected the dict returned by ctrl.get_compression_state(); "
+            f"got {type(state).__name__} with keys {list(state)[:5] if isinstance(state, dict) else '-'}"
+        )
+    if state.get("version", STATE_VERSION) > STATE_VERSION:
+        raise ConfigError(f"compression_state.version: {state['version']} is newer than this netsculpt supports")
+
+
+def load_state(
+    model: nn.Module, state_dict_to_load: dict[str, Any], is_resume: bool = False, keys_to_ignore: list[str] | None = None
+) -> int:
+    """Load a checkpoint into a (compressed) model; returns how many tensors were loaded.
+
+    ``is_resume=False`` (fine-tuning from an FP32 checkpoint): compression keys may be missing.
+    ``is_resume=True``: every key must match, else a ConfigError lists the differences.
+    A ``module.`` prefix (DataParallel) is removed.
+    """
+    ignore = set(keys_to_ignore or [])
+    sd = {k.removeprefix("module."): v for k, v in state_dict_to_load.items() if k not in ignore}
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and k not in ignore]
+    unexpected = [k for k in sd if k not in own]
+    mismatched = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if mismatched:
+        raise ConfigError(f"load_state: shape mismatch for {mismatched[:5]}")
+    if is_resume and (missing or unexpected):
+        raise ConfigError(
+            f"load_state: resuming needs an exact match; missing {missing[:5]} ({len(missing)}), "
+            f"unexpected {unexpected[:5]} ({len(unexpected)}). Use is_resume=False to load an uncompressed checkpoint"
+        )
+    not_compression = [k for k in missing if "_netsculpt." not in k]
+    if not_compression:
+        logger.warning("load_state: %d model tensors not in the checkpoint: %s", len(not_compression), not_compression[:5])
+    model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    return len([k for k in sd if k in own])

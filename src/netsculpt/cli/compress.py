@@ -1,0 +1,102 @@
+"""``netsculpt compress CONFIG.json --model M --dataset D``: train/load FP32, compress, fine-tune, export, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "positive_int", "run"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value
+
+
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
+    """Register the ``compress`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "compress",
+        parents=parents or [],
+        help="compress a registry model on a dataset with an NNCF config and write a report",
+        description=(
+            "Train (or load) an FP32 baseline, compress it with the config (create_compressed_model), fine-tune, "
+            "export FP32 and compressed ONNX, check them in ONNX Runtime, measure latency and write "
+            "report.json / report.md / report.png."
+        ),
+    )
+    p.add_argument("config", type=Path, metavar="CONFIG.json", help="NNCF-dialect JSON config")
+    p.add_argument("--model", required=True, help="registry model name (netsculpt.models.list_models())")
+    p.add_argument("--dataset", required=True, help="fashion_mnist, cifar10 or digits")
+    p.add_argument("--epochs", type=non_negative_int, default=2, help="FP32 baseline epochs (default 2)")
+    p.add_argument("--finetune-epochs", type=non_negative_int, default=1,
+                   help="compression fine-tuning epochs (default 1)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="FP32 state_dict to load instead of training (torch.load(weights_only=True))")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<model>-<dataset>-<algos>)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
+    p.add_argument("--lr", type=float, default=0.1, help="FP32 peak learning rate, SGD + cosine (default 0.1)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3,
+                   help="fine-tuning learning rate, SGD + cosine (default 1e-3)")
+    p.add_argument("--train-limit", type=positive_int, default=None, help="use the first N training images")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use the first N test images")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch and ONNX Runtime threads (default 2)")
+    p.add_argument("--download", action="store_true", help="download a missing dataset (MD5-checked)")
+    p.add_argument("--data-root", default=None, help="directory searched first for dataset files")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``compress``; returns 0."""
+    import torch
+
+    from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, check_supported, run_compression
+    from netsculpt.config import NNCFConfig
+
+    config = NNCFConfig.from_json(args.config)
+    check_supported(config)
+    torch.set_num_threads(args.threads)
+    out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{algorithms_tag(config)}"
+    opts = CompressOptions(
+        config=config,
+        config_path=str(args.config),
+        model=args.model,
+        dataset=args.dataset,
+        out=out,
+        epochs=args.epochs,
+        finetune_epochs=args.finetune_epochs,
+        checkpoint=args.checkpoint,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        finetune_lr=args.finetune_lr,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        threads=args.threads,
+        download=args.download,
+        data_root=args.data_root,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    run_compression(opts)
+    return 0

@@ -1,0 +1,246 @@
+"""The compress pipeline shared by ``netsculpt compress`` and ``netsculpt demo``.
+
+FP32 baseline (trained or loaded) -> evaluation -> FP32 ONNX -> ``create_compressed_model`` -> fine-tuning
+-> evaluation -> compressed ONNX -> ORT checks and latency -> checkpoint -> report.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from netsculpt.cli.export_fp32 import export_fp32_onnx
+from netsculpt.config.nncf_config import NNCFConfig
+from netsculpt.errors import ConfigError, NotSupportedYetError
+
+__all__ = ["CompressOptions", "LATENCY_BATCHES", "algorithms_tag", "run_compression"]
+
+LATENCY_BATCHES = (1, 64)
+
+
+@dataclass
+class CompressOptions:
+    """Everything ``netsculpt compress`` takes from its command line."""
+
+    config: NNCFConfig
+    model: str
+    dataset: str
+    out: Path
+    config_path: str | None = None
+    epochs: int = 2
+    finetune_epochs: int = 1
+    checkpoint: Path | None = None
+    batch_size: int = 128
+    lr: float = 0.1
+    finetune_lr: float = 1e-3
+    train_limit: int | None = None
+    test_limit: int | None = None
+    threads: int = 2
+    download: bool = False
+    data_root: str | None = None
+    seed: int = 0
+    progress: bool = True
+    latency_repeats: int = 20
+
+
+def algorithms_tag(config: NNCFConfig) -> str:
+    """``quantization`` or ``quantization_filter_pruning``: the algorithms of a config, for directory names."""
+    names = [str(getattr(a, "algorithm", type(a).__name__)) for a in config.algorithms]
+    return "_".join(names) or "none"
+
+
+def check_supported(config: NNCFConfig) -> None:
+    """Refuse config sections this CLI cannot run, before any training.
+
+    Raises:
+        NotSupportedYetError: ``accuracy_aware_training`` is present.
+    """
+    if config.accuracy_aware_training is not None or "accuracy_aware_training" in config:
+        raise NotSupportedYetError(
+            "accuracy_aware_training: the accuracy-aware loop is not supported yet; got mode "
+            f"'{config['accuracy_aware_training'].get('mode', '?')}'. Remove the section to fine-tune for a fixed "
+            "number of epochs (--finetune-epochs)"
+        )
+
+
+def with_input_info(config: NNCFConfig, sample_size: list[int]) -> NNCFConfig:
+    """The config with ``input_info`` set to ``sample_size`` when it has none (call before registering loaders)."""
+    if config.input_infos:
+        return config
+    return NNCFConfig.from_dict({**dict(config), "input_info": {"sample_size": sample_size}})
+
+
+def _load_baseline(model: nn.Module, path: Path) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"--checkpoint: file not found; got {path}") from None
+    except Exception as err:  # noqa: BLE001 - a user file that torch cannot read
+        raise ConfigError(f"--checkpoint: cannot load {path} with weights_only=True: {err}") from None
+    if isinstance(state, dict) and isinstance(state.get("model_state"), dict):
+        state = state["model_state"]
+    if not isinstance(state, dict):
+        raise ConfigError(f"--checkpoint: expected a state_dict; got {type(state).__name__} in {path}")
+    state = {str(k).removeprefix("module."): v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ConfigError(f"--checkpoint: {path} does not fit the model: {err}") from None
+
+
+def _tb_writer(log_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _first_batch(loader: Any, n: int) -> torch.Tensor:
+    xs: list[torch.Tensor] = []
+    for x, _ in loader:
+        xs.append(x)
+        if sum(t.shape[0] for t in xs) >= n:
+            break
+    return torch.cat(xs)[:n]
+
+
+def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the whole pipeline; write everything under ``opts.out``; return the report dict.
+
+    Args:
+        opts: the options.
+        echo: where progress messages go (``print`` in the CLI).
+
+    Raises:
+        NetsculptError: bad config, model, dataset or checkpoint; failed export.
+    """
+    from netsculpt.api import create_compressed_model, register_default_init_args
+    from netsculpt.data import dataset_info, make_loaders
+    from netsculpt.export import check_onnx
+    from netsculpt.metrics import bops, count_macs, count_params, file_size_bytes, ort_latency, quantization_bits
+    from netsculpt.models import create_model
+    from netsculpt.report import markdown_table, write_report
+    from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
+    from netsculpt.train.fit import cosine_schedule
+
+    start = time.perf_counter()
+    check_supported(opts.config)
+    info = dataset_info(opts.dataset)
+    torch.manual_seed(opts.seed)
+    model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
+    train_loader, test_loader = make_loaders(
+        opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
+        train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
+    )
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    tb = _tb_writer(out / "tb")
+    criterion = nn.CrossEntropyLoss()
+    sample_size = [1, info.in_channels, *info.image_size]
+    n_train = len(train_loader.dataset)  # type: ignore[arg-type]
+    n_test = len(test_loader.dataset)  # type: ignore[arg-type]
+    echo(f"model {opts.model}, dataset {opts.dataset} ({n_train} train / {n_test} test images), "
+         f"compression: {algorithms_tag(opts.config)}, output: {out}")
+
+    # ---- FP32 baseline ---------------------------------------------------------------------------
+    if opts.checkpoint is not None:
+        _load_baseline(model, opts.checkpoint)
+        echo(f"loaded FP32 baseline from {opts.checkpoint}")
+    else:
+        echo(f"training the FP32 baseline for {opts.epochs} epoch(s)...")
+        fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
+        torch.save(model.state_dict(), out / "baseline.pt")
+    fp32_eval = evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
+    echo(f"FP32 top-1 accuracy: {100 * fp32_eval.accuracy:.2f} %")
+    fp32_model = copy.deepcopy(model).eval()
+    check_batch = _first_batch(test_loader, 64)
+    example = (torch.zeros(sample_size),)
+    macs = count_macs(fp32_model, example)
+    fp32_onnx = export_fp32_onnx(fp32_model, example, out / "fp32.onnx")
+    fp32_check = check_onnx(fp32_onnx, fp32_model, (check_batch,))
+
+    # ---- compression and fine-tuning -------------------------------------------------------------
+    config = with_input_info(opts.config, sample_size)
+    config = register_default_init_args(config, train_loader, criterion)
+    ctrl, model = create_compressed_model(model, config)
+    init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
+    echo(f"compressed top-1 accuracy after initialisation: {100 * init_eval.accuracy:.2f} %")
+    history = []
+    if opts.finetune_epochs > 0:
+        optimizer = make_optimizer(model, "sgd", opts.finetune_lr, weight_decay=5e-4)
+        sched = cosine_schedule(optimizer, len(train_loader) * opts.finetune_epochs)
+        step = 0
+        for epoch in range(opts.finetune_epochs):
+            ctrl.scheduler.epoch_step()
+            res = train_epoch(model, train_loader, optimizer, criterion, ctrl=ctrl, progress=opts.progress,
+                              desc=f"finetune epoch {epoch + 1}/{opts.finetune_epochs}", tb_writer=tb,
+                              global_step=step, lr_scheduler=sched)
+            step = res.global_step
+            history.append(res.as_dict())
+            if tb is not None:
+                for key, value in ctrl.statistics().items():
+                    tb.add_scalar(f"compression/{key}", value, epoch + 1)
+    comp_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval")
+    echo(f"compressed top-1 accuracy: {100 * comp_eval.accuracy:.2f} %")
+    stats = ctrl.statistics()
+    echo(stats.to_str())
+
+    # ---- export, checks, latency -----------------------------------------------------------------
+    comp_onnx = ctrl.export_model(out / "compressed.onnx")
+    comp_check = check_onnx(comp_onnx, ctrl.strip(do_copy=True), (check_batch,))
+    torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()},
+               out / "compressed.pt")
+    latency: dict[str, dict[str, Any]] = {"fp32": {}, "compressed": {}}
+    for side, path in (("fp32", fp32_onnx), ("compressed", comp_onnx)):
+        for b in LATENCY_BATCHES:
+            latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
+                                                repeats=opts.latency_repeats, warmup=3)
+    w_bits, a_bits = quantization_bits(ctrl)
+    report: dict[str, Any] = {
+        "model": opts.model,
+        "dataset": opts.dataset,
+        "algorithms": algorithms_tag(opts.config),
+        "config_path": opts.config_path,
+        "config": dict(config),
+        "fp32_epochs": 0 if opts.checkpoint is not None else opts.epochs,
+        "baseline_checkpoint": str(opts.checkpoint) if opts.checkpoint is not None else str(out / "baseline.pt"),
+        "finetune_epochs": opts.finetune_epochs,
+        "train_samples": n_train,
+        "test_samples": n_test,
+        "threads": opts.threads,
+        "fp32": {
+            "accuracy": fp32_eval.accuracy, "loss": fp32_eval.loss, "params": count_params(fp32_model),
+            "onnx_bytes": file_size_bytes(fp32_onnx), "macs": macs.total, "flops": macs.flops,
+            "bops": bops(macs.per_module, 32, 32), "latency": latency["fp32"],
+        },
+        "compressed": {
+            "accuracy": comp_eval.accuracy, "loss": comp_eval.loss, "accuracy_after_init": init_eval.accuracy,
+            "params": count_params(fp32_model), "onnx_bytes": file_size_bytes(comp_onnx), "macs": macs.total,
+            "flops": macs.flops, "bops": bops(macs.per_module, w_bits, a_bits), "latency": latency["compressed"],
+            "weight_bits": w_bits, "activation_bits": a_bits,
+        },
+        "statistics": stats.as_dict(),
+        "onnx_check": {"fp32": asdict(fp32_check), "compressed": asdict(comp_check)},
+        "finetune_history": history,
+        "macs_per_module": macs.per_module,
+        "files": {"fp32_onnx": str(fp32_onnx), "compressed_onnx": str(comp_onnx),
+                  "checkpoint": str(out / "compressed.pt")},
+    }
+    report["seconds"] = time.perf_counter() - start
+    if tb is not None:
+        tb.add_scalar("eval/fp32_accuracy", fp32_eval.accuracy, 0)
+        tb.add_scalar("eval/compressed_accuracy", comp_eval.accuracy, opts.finetune_epochs)
+        tb.close()
+    paths = write_report(out, report)
+    echo("")
+    echo(markdown_table(report))
+    echo(f"\nreport: {paths.markdown}, {paths.png}, {paths.json}")
+    return report

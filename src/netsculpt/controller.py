@@ -1,0 +1,218 @@
+"""CompressionController: what ``create_compressed_model`` returns; a composition of algorithm parts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from netsculpt.algorithms.base import AlgorithmPart, CompressionStage
+from netsculpt.config.nncf_config import NNCFConfig
+from netsculpt.graph.trace import ModelGraph
+
+__all__ = ["CompositeScheduler", "CompressionController", "Statistics"]
+
+logger = logging.getLogger(__name__)
+STATE_VERSION = 1
+
+
+class Statistics:
+    """Per-algorithm statistics: ``as_dict()`` for code, ``to_str()`` / ``str()`` for a printable table."""
+
+    def __init__(self, per_algorithm: dict[str, dict[str, Any]]) -> None:
+        self._data = per_algorithm
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict ``{algorithm: {name: value}}``."""
+        return copy.deepcopy(self._data)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Flat ``("algorithm/name", value)`` pairs of scalar values (for TensorBoard)."""
+        for algo, stats in self._data.items():
+            for k, v in stats.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    yield f"{algo}/{k}", v
+
+    def to_str(self) -> str:
+        """A printable table per algorithm."""
+        blocks = []
+        for algo, stats in self._data.items():
+            rows = [(k, _fmt(v)) for k, v in stats.items() if not isinstance(v, (list, dict))]
+            width = max([len(k) for k, _ in rows] + [10])
+            vwidth = max([len(v) for _, v in rows] + [5])
+            line = "+" + "-" * (width + 2) + "+" + "-" * (vwidth + 2) + "+"
+            body = [f"| {k:<{width}} | {v:>{vwidth}} |" for k, v in rows]
+            blocks.append("\n".join([f"Statistics of {algo}", line, *body, line]))
+        return "\n\n".join(blocks)
+
+    def __str__(self) -> str:
+        return self.to_str()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+class CompositeScheduler:
+    """Drives every part's scheduler; ``step`` once per optimizer step, ``epoch_step`` once per epoch."""
+
+    def __init__(self, schedulers: Sequence[Any]) -> None:
+        self.schedulers = list(schedulers)
+        self.current_epoch = -1
+        self.current_step = -1
+
+    def step(self, next_step: int | None = None) -> None:
+        """Advance one training step."""
+        self.current_step = self.current_step + 1 if next_step is None else next_step
+        for s in self.schedulers:
+            s.step(next_step)
+
+    def epoch_step(self, next_epoch: int | None = None) -> None:
+        """Advance to the next epoch (call at the start of each epoch, as NNCF does)."""
+        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
+        for s in self.schedulers:
+            s.epoch_step(next_epoch)
+
+    def get_state(self) -> list[dict[str, Any]]:
+        """States of every scheduler, in order."""
+        return [s.get_state() for s in self.schedulers]
+
+    def load_state(self, state: list[dict[str, Any]]) -> None:
+        """Restore states saved by ``get_state``."""
+        for s, st in zip(self.schedulers, state, strict=True):
+            s.load_state(st)
+
+
+class CompressionController:
+    """Controls the compression of one model: schedule, loss, statistics, state, strip and export."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        parts: Sequence[AlgorithmPart],
+        config: NNCFConfig,
+        example_inputs: tuple[Any, ...],
+        example_kwargs: dict[str, Any] | None = None,
+        graph: ModelGraph | None = None,
+    ) -> None:
+        self.model = model
+        self.graph = graph
+        self.child_ctrls = list(parts)
+        self.config = config
+        self.example_inputs = example_inputs
+        self.example_kwargs = example_kwargs or {}
+        self.scheduler = CompositeScheduler([p.scheduler for p in parts])
+
+    @property
+    def name(self) -> str:
+        """Algorithm names joined by '+'."""
+        return "+".join(p.name for p in self.child_ctrls)
+
+    def loss(self) -> torch.Tensor:
+        """Sum of the algorithms' loss terms (a zero tensor when none adds a loss)."""
+        total: torch.Tensor | None = None
+        for p in self.child_ctrls:
+            term = p.loss()
+            if term is not None:
+                total = term if total is None else total + term
+        if total is None:
+            device = next((t.device for t in self.model.parameters()), torch.device("cpu"))
+            return torch.zeros((), device=device)
+        return total
+
+    def statistics(self, quickly_collected_only: bool = False) -> Statistics:
+        """Statistics of every algorithm (``print(ctrl.statistics())`` shows a table)."""
+        return Statistics({p.name: p.statistics() for p in self.child_ctrls})
+
+    def compression_stage(self) -> CompressionStage:
+        """FULLY only when every part is fully compressed, UNCOMPRESSED when none has started."""
+        stages = [p.compression_stage() for p in self.child_ctrls]
+        if not stages:
+            return CompressionStage.UNCOMPRESSED
+        if all(s == CompressionStage.FULLY_COMPRESSED for s in stages):
+            return CompressionStage.FULLY_COMPRESSED
+        if all(s == CompressionStage.UNCOMPRESSED for s in stages):
+            return CompressionStage.UNCOMPRESSED
+        return CompressionStage.PARTIALLY_COMPRESSED
+
+    def get_compression_state(self) -> dict[str, Any]:
+        """Plain-data state (JSON/``weights_only`` safe) to rebuild the compressed model on resume.
+
+        Save it next to ``model.state_dict()``; pass it to ``create_compressed_model(...,
+        compression_state=...)`` and then load the state dict.
+        """
+        return {
+            "version": STATE_VERSION,
+            "config": dict(self.config),
+            "builder_state": {p.name: p.get_state() for p in self.child_ctrls},
+            "ctrl_state": {p.name: p.scheduler.get_state() for p in self.child_ctrls},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore the schedulers from ``get_compression_state()['ctrl_state']`` (or the whole state)."""
+        ctrl_state = state.get("ctrl_state", state)
+        for p in self.child_ctrls:
+            if p.name in ctrl_state:
+                p.scheduler.load_state(ctrl_state[p.name])
+
+    def strip(self, do_copy: bool = True) -> nn.Module:
+        """Model without training-only machinery; quantizers become native torch fake-quantize ops.
+
+        Structural parts are stripped first, then masks, then quantization, whatever the list order.
+        """
+        model = copy.deepcopy(self.model) if do_copy else self.model
+        order = {"structural": 0, "mask": 1, "quant": 2}
+        for p in sorted(self.child_ctrls, key=lambda p: order.get(getattr(p, "kind", "quant"), 3)):
+            p.strip(model)
+        return model.eval()
+
+    def strip_model(self, model: nn.Module, do_copy: bool = False) -> nn.Module:
+        """NNCF 2.x alias of ``strip`` for a given model object."""
+        if model is not self.model:
+            raise ValueError("strip_model: only the model returned by create_compressed_model can be stripped")
+        return self.strip(do_copy=do_copy)
+
+    def prepare_for_export(self) -> None:
+        """Kept for NNCF compatibility; export does all preparation itself."""
+
+    def distributed(self) -> None:
+        """Mark the run as distributed. Quantizer ranges are parameters, so DDP keeps replicas in sync."""
+        logger.info("netsculpt: distributed mode on (no extra action needed for %s)", self.name)
+
+    def export_model(
+        self,
+        save_path: str | Path,
+        save_format: str = "onnx",
+        input_names: list[str] | None = None,
+        output_names: list[str] | None = None,
+        model_args: tuple[Any, ...] | None = None,
+        *,
+        check: bool = True,
+    ) -> Path:
+        """Export the compressed model to ONNX (QDQ int8, BN folded, dynamic batch) and check it in ORT.
+
+        Returns:
+            The path written.
+        """
+        from netsculpt.export.onnx import export_onnx
+
+        if save_format not in ("onnx", "onnx_13", "onnx_17"):
+            raise ValueError(f"export_model: save_format must be 'onnx'; got {save_format!r}")
+        stripped = self.strip(do_copy=True)
+        args = model_args if model_args is not None else self.example_inputs
+        return export_onnx(
+            stripped,
+            tuple(args),
+            Path(save_path),
+            graph=self.graph,
+            input_names=input_names,
+            output_names=output_names,
+            check=check,
+        )

@@ -1,0 +1,44 @@
+"""Every user-facing exception netsculpt raises.
+
+Messages follow one shape: ``<where>: <what is wrong>; got <value>. <hint>``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "ExportError",
+    "NetsculptError",
+    "NotSupportedYetError",
+    "TracingError",
+    "UnsupportedModelError",
+]
+
+
+class NetsculptError(Exception):
+    """Base class of every error raised by netsculpt."""
+
+
+class ConfigError(NetsculptError, ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+class NotSupportedYetError(ConfigError):
+    """A valid NNCF key or algorithm that this version of netsculpt does not implement yet."""
+
+
+class UnsupportedModelError(NetsculptError, ValueError):
+    """A model pattern that an algorithm cannot handle; the message names the module and the op."""
+
+
+class TracingError(NetsculptError, RuntimeError):
+    """The model could not be run on its example inputs to build the model graph."""
+
+
+class ExportError(NetsculptError, RuntimeError):
+    """ONNX export failed or the exported model disagrees with PyTorch."""
+
+
+class DatasetError(NetsculptError, RuntimeError):
+    """A dataset is missing, corrupt (checksum mismatch) or cannot be downloaded."""

@@ -1,0 +1,80 @@
+"""Tracks which module's forward is running, via forward pre/post hooks on every submodule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ScopeTracker"]
+
+
+class ScopeTracker:
+    """Keeps a stack of module names; ``current`` is the innermost module running (``""`` = root)."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = [""]
+
+    @property
+    def current(self) -> str:
+        """Fully qualified name of the innermost running module."""
+        return self.stack[-1]
+
+    def attach(self, model: nn.Module, skip_prefix: str = "_netsculpt") -> None:
+        """Register hooks on every submodule of ``model`` (the root itself is scope ``""``).
+
+        Handles are not stored (they hold weak references that do not survive ``copy.deepcopy``);
+        ``detach`` finds this tracker's hooks by type instead.
+        """
+        for name, module in model.named_modules():
+            if not name or name.split(".")[0] == skip_prefix:
+                continue
+            module.register_forward_pre_hook(_Push(self, name))
+            module.register_forward_hook(_Pop(self), always_call=True)
+
+    def detach(self, model: nn.Module) -> None:
+        """Remove every hook this tracker registered on ``model``."""
+        for module in model.modules():
+            for hook_id, hook in list(module._forward_pre_hooks.items()):
+                if isinstance(hook, _Push) and hook.tracker is self:
+                    del module._forward_pre_hooks[hook_id]
+            for hook_id, hook in list(module._forward_hooks.items()):
+                if isinstance(hook, _Pop) and hook.tracker is self:
+                    del module._forward_hooks[hook_id]
+                    module._forward_hooks_always_called.pop(hook_id, None)
+
+    def reset(self) -> None:
+        """Back to the root scope (called at the start of each root forward)."""
+        del self.stack[1:]
+
+
+class _Push:
+    def __init__(self, tracker: ScopeTracker, name: str) -> None:
+        self.tracker = tracker
+        self.name = name
+
+    def __call__(self, module: nn.Module, args: Any) -> None:
+        self.tracker.stack.append(self.name)
+
+
+class _Pop:
+    def __init__(self, tracker: ScopeTracker) -> None:
+        self.tracker = tracker
+
+    def __call__(self, module: nn.Module, args: Any, output: Any) -> None:
+        if len(self.tracker.stack) > 1:
+            self.tracker.stack.pop()
+
+
+def op_name(func: Any) -> str:
+    """Name used in op addresses: the function's ``__name__`` (``conv2d``, ``__add__``, ``add_``...)."""
+    name = getattr(func, "__name__", None)
+    if name is None:
+        name = getattr(getattr(func, "__func__", None), "__name__", None) or type(func).__name__
+    return str(name)
+
+
+def is_tensor(x: Any) -> bool:
+    """True for tensors (parameters included)."""
+    return isinstance(x, torch.Tensor)

@@ -1,0 +1,203 @@
+"""HookRuntime: compression ops attached to a user's model without replacing its class.
+
+The runtime is a submodule ``model._netsculpt`` holding every compression module (quantizers, masks...)
+in ``ops`` (a ModuleDict, so ``state_dict()`` checkpoints them next to the model's own keys, which stay
+unchanged). While the root module runs, a ``TorchFunctionMode`` counts op calls exactly as
+``ModelGraph.build`` does and applies:
+
+- *pre hooks* to an argument of the op at an address (weight quantizers, masks: arg 1 of conv/linear);
+- *post hooks* to an output of the op at an address (activation quantizers);
+- *input hooks* to the model's positional inputs.
+
+Each hook is a chain of keys into ``ops``; chains are sorted by a priority so stacked algorithms always
+compose in the same order (masks before quantizers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from netsculpt.graph._scopes import ScopeTracker, op_name
+from netsculpt.graph.trace import Address
+
+__all__ = ["RUNTIME_ATTR", "HookRuntime", "attach_runtime", "detach_runtime", "get_runtime"]
+
+RUNTIME_ATTR = "_netsculpt"
+Chain = list[tuple[int, str]]  # (priority, key into ops), applied in ascending priority
+
+
+class _RuntimeMode(TorchFunctionMode):
+    def __init__(self, rt: HookRuntime) -> None:
+        super().__init__()
+        self.rt = rt
+
+    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None) -> Any:
+        rt = self.rt
+        scope = rt.tracker.stack[-1]
+        name = op_name(func)
+        key = (scope, name)
+        idx = rt.counters.get(key, 0)
+        rt.counters[key] = idx + 1
+        addr = (scope, name, idx)
+        pre = rt.pre_hooks.get(addr)
+        if pre is not None:
+            args = list(args)
+            for pos, chain in pre.items():
+                args[pos] = rt.apply(chain, args[pos])
+        out = func(*args, **(kwargs or {}))
+        post = rt.post_hooks.get(addr)
+        if post is not None:
+            if isinstance(out, torch.Tensor):
+                out = rt.apply(post[0], out) if 0 in post else out
+            else:
+                items = list(out)
+                for j, chain in post.items():
+                    items[j] = rt.apply(chain, items[j])
+                out = type(out)(items) if not hasattr(out, "_fields") else type(out)(*items)
+        return out
+
+
+class HookRuntime(nn.Module):
+    """Holds compression modules and applies them at op addresses during the root module's forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = nn.ModuleDict()
+        self.pre_hooks: dict[Address, dict[int, Chain]] = {}
+        self.post_hooks: dict[Address, dict[int, Chain]] = {}
+        self.input_hooks: dict[int, Chain] = {}
+        self.tracker = ScopeTracker()
+        self.counters: dict[tuple[str, str], int] = {}
+        self._mode: _RuntimeMode | None = None
+        self._depth = 0
+
+    # ---- registration ----------------------------------------------------------------------------
+    def add_op(self, key: str, module: nn.Module) -> str:
+        """Store a compression module under ``key`` (must be new)."""
+        if key in self.ops:
+            raise KeyError(f"compression op '{key}' already exists")
+        self.ops[key] = module
+        return key
+
+    def hook_arg(self, address: Address, arg: int, key: str, priority: int) -> None:
+        """Apply ``ops[key]`` to positional argument ``arg`` of the op at ``address``."""
+        chain = self.pre_hooks.setdefault(address, {}).setdefault(arg, [])
+        chain.append((priority, key))
+        chain.sort()
+
+    def hook_output(self, address: Address, key: str, priority: int, out_index: int = 0) -> None:
+        """Apply ``ops[key]`` to output ``out_index`` of the op at ``address``."""
+        chain = self.post_hooks.setdefault(address, {}).setdefault(out_index, [])
+        chain.append((priority, key))
+        chain.sort()
+
+    def hook_input(self, index: int, key: str, priority: int) -> None:
+        """Apply ``ops[key]`` to the model's positional input ``index``."""
+        chain = self.input_hooks.setdefault(index, [])
+        chain.append((priority, key))
+        chain.sort()
+
+    def apply(self, chain: Chain, x: Any) -> Any:
+        """Run ``x`` through a chain of ops."""
+        for _, key in chain:
+            x = self.ops[key](x)
+        return x
+
+    def replace_op(self, key: str, module: nn.Module) -> None:
+        """Swap the module behind ``key`` (used by strip to put native fake-quantize ops in place)."""
+        self.ops[key] = module
+
+    def move_output_hooks(self, src: Address, dst: Address) -> None:
+        """Re-home the post hooks of ``src`` onto ``dst`` (used when BN folding removes the BN op)."""
+        hooks = self.post_hooks.pop(src, None)
+        if hooks:
+            for j, chain in hooks.items():
+                for prio, key in chain:
+                    self.hook_output(dst, key, prio, j)
+
+    # ---- runtime ---------------------------------------------------------------------------------
+    def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        self._depth += 1
+        if self._depth > 1:
+            return None
+        self.counters.clear()
+        self.tracker.reset()
+        if self._mode is None:
+            self._mode = _RuntimeMode(self)
+        self._mode.__enter__()
+        if self.input_hooks:
+            new = list(args)
+            for i, chain in self.input_hooks.items():
+                if i < len(new) and isinstance(new[i], torch.Tensor):
+                    new[i] = self.apply(chain, new[i])
+            return tuple(new)
+        return None
+
+    def _exit(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._mode is not None:
+            self._mode.__exit__(None, None, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_mode"] = None
+        return state
+
+    def extra_repr(self) -> str:
+        return f"ops={len(self.ops)}, pre_hooks={len(self.pre_hooks)}, post_hooks={len(self.post_hooks)}"
+
+
+class _Enter:
+    def __init__(self, rt: HookRuntime) -> None:
+        self.rt = rt
+
+    def __call__(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        return self.rt._enter(module, args)
+
+
+class _Exit:
+    def __init__(self, rt: HookRuntime) -> None:
+        self.rt = rt
+
+    def __call__(self, module: nn.Module, args: Any, output: Any) -> None:
+        self.rt._exit(module, args, output)
+
+
+def get_runtime(model: nn.Module) -> HookRuntime | None:
+    """The model's HookRuntime, or ``None`` when the model is not compressed."""
+    rt = getattr(model, RUNTIME_ATTR, None)
+    return rt if isinstance(rt, HookRuntime) else None
+
+
+def attach_runtime(model: nn.Module) -> HookRuntime:
+    """Return the model's runtime, creating and wiring one (root enter/exit hooks, scope hooks) if needed."""
+    rt = get_runtime(model)
+    if rt is not None:
+        return rt
+    rt = HookRuntime()
+    model.add_module(RUNTIME_ATTR, rt)
+    model.register_forward_pre_hook(_Enter(rt), prepend=True)
+    model.register_forward_hook(_Exit(rt), always_call=True)
+    rt.tracker.attach(model)
+    return rt
+
+
+def detach_runtime(model: nn.Module) -> None:
+    """Remove the runtime and every hook it put on the model (the model becomes plain again)."""
+    rt = get_runtime(model)
+    if rt is None:
+        return
+    rt.tracker.detach(model)
+    for hook_id, hook in list(model._forward_pre_hooks.items()):
+        if isinstance(hook, _Enter) and hook.rt is rt:
+            del model._forward_pre_hooks[hook_id]
+    for hook_id, hook in list(model._forward_hooks.items()):
+        if isinstance(hook, _Exit) and hook.rt is rt:
+            del model._forward_hooks[hook_id]
+            model._forward_hooks_always_called.pop(hook_id, None)
+    delattr(model, RUNTIME_ATTR)

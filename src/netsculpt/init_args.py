@@ -1,0 +1,67 @@
+"""Python-only initialisation arguments attached to a config by ``register_default_init_args``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BNAdaptationInitArgs",
+    "CriterionInitArgs",
+    "InitializingDataLoader",
+    "QuantizationRangeInitArgs",
+    "wrap_loader",
+]
+
+
+class InitializingDataLoader:
+    """Wraps a data loader for initialisation; override ``get_inputs`` for batches that are not ``(x, y)``."""
+
+    def __init__(self, data_loader: Iterable[Any]) -> None:
+        self.data_loader = data_loader
+        self.batch_size: int | None = getattr(data_loader, "batch_size", None)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.data_loader)
+
+    def get_inputs(self, batch: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword model inputs of a batch (default: the first element)."""
+        if isinstance(batch, (list, tuple)):
+            return (batch[0],), {}
+        if isinstance(batch, dict):
+            return (), batch
+        return (batch,), {}
+
+    def get_target(self, batch: Any) -> Any:
+        """The target of a batch (default: the second element)."""
+        return batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
+
+
+def wrap_loader(loader: Iterable[Any]) -> InitializingDataLoader:
+    return loader if isinstance(loader, InitializingDataLoader) else InitializingDataLoader(loader)
+
+
+@dataclass
+class QuantizationRangeInitArgs:
+    """Data for quantizer range initialisation."""
+
+    data_loader: InitializingDataLoader
+    device: str | None = None
+
+
+@dataclass
+class BNAdaptationInitArgs:
+    """Data for BatchNorm statistics adaptation."""
+
+    data_loader: InitializingDataLoader
+    device: str | None = None
+
+
+@dataclass
+class CriterionInitArgs:
+    """Loss used by algorithms that need gradients at init (mixed precision, later)."""
+
+    criterion: Any
+    criterion_fn: Callable[..., Any] | None = None
+    data_loader: InitializingDataLoader | None = None

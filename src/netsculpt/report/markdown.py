@@ -1,0 +1,133 @@
+"""The markdown form of a compression report: FP32 vs compressed table and controller statistics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["fmt_bytes", "fmt_count", "latency_batches", "markdown_table", "render_markdown"]
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        return None
+    return float(v)
+
+
+def fmt_count(v: Any, unit: str = "") -> str:
+    """``1234567`` -> ``1.23 M`` (k, M, G, T); ``-`` when missing."""
+    x = _num(v)
+    if x is None:
+        return "-"
+    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.2f} {prefix}{unit}"
+    return f"{x:.0f} {unit}".rstrip()
+
+
+def fmt_bytes(v: Any) -> str:
+    """Bytes as ``KiB``/``MiB``; ``-`` when missing."""
+    x = _num(v)
+    if x is None:
+        return "-"
+    if x >= 2**20:
+        return f"{x / 2**20:.2f} MiB"
+    if x >= 2**10:
+        return f"{x / 2**10:.1f} KiB"
+    return f"{x:.0f} B"
+
+
+def _pct(v: Any) -> str:
+    x = _num(v)
+    return "-" if x is None else f"{100 * x:.2f} %"
+
+
+def _ms(v: Any) -> str:
+    x = _num(v)
+    return "-" if x is None else f"{1e3 * x:.3f} ms"
+
+
+def _ratio(fp32: Any, comp: Any, word: str) -> str:
+    a, b = _num(fp32), _num(comp)
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x {word}"
+
+
+def latency_batches(report: Mapping[str, Any]) -> list[int]:
+    """Batch sizes measured in either column, sorted."""
+    keys: set[int] = set()
+    for side in ("fp32", "compressed"):
+        for k in (report.get(side) or {}).get("latency", {}) or {}:
+            if str(k).isdigit():
+                keys.add(int(k))
+    return sorted(keys)
+
+
+def _latency(side: Mapping[str, Any], batch: int) -> Any:
+    return ((side.get("latency") or {}).get(str(batch)) or {}).get("median_s")
+
+
+def markdown_table(report: Mapping[str, Any]) -> str:
+    """The FP32 vs compressed table (accuracy, params, ONNX size, MACs/FLOPs, BOPs, ORT latency)."""
+    fp = report.get("fp32") or {}
+    cp = report.get("compressed") or {}
+    acc_delta = "-"
+    if _num(fp.get("accuracy")) is not None and _num(cp.get("accuracy")) is not None:
+        acc_delta = f"{100 * (float(cp['accuracy']) - float(fp['accuracy'])):+.2f} pp"
+    rows = [
+        ("Top-1 accuracy", _pct(fp.get("accuracy")), _pct(cp.get("accuracy")), acc_delta),
+        ("Parameters", fmt_count(fp.get("params")), fmt_count(cp.get("params")), "-"),
+        ("Model file (ONNX)", fmt_bytes(fp.get("onnx_bytes")), fmt_bytes(cp.get("onnx_bytes")),
+         _ratio(fp.get("onnx_bytes"), cp.get("onnx_bytes"), "smaller")),
+        ("MACs / sample", fmt_count(fp.get("macs")), fmt_count(cp.get("macs")), "-"),
+        ("FLOPs / sample", fmt_count(fp.get("flops")), fmt_count(cp.get("flops")), "-"),
+        ("BOPs / sample", fmt_count(fp.get("bops")), fmt_count(cp.get("bops")),
+         _ratio(fp.get("bops"), cp.get("bops"), "fewer")),
+    ]
+    threads = report.get("threads")
+    suffix = f", {threads} threads" if threads else ""
+    for b in latency_batches(report):
+        rows.append((f"ORT latency, batch {b} (median{suffix})", _ms(_latency(fp, b)), _ms(_latency(cp, b)),
+                     _ratio(_latency(fp, b), _latency(cp, b), "speedup")))
+    head = "| Metric | FP32 | Compressed | Ratio |\n|---|---:|---:|---:|"
+    return "\n".join([head, *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)])
+
+
+def _stat_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _statistics(stats: Mapping[str, Any]) -> str:
+    blocks = []
+    for algo, values in stats.items():
+        if not isinstance(values, Mapping):
+            continue
+        rows = [f"| {k} | {_stat_value(v)} |" for k, v in values.items() if not isinstance(v, (list, dict))]
+        blocks.append("\n".join([f"### {algo}", "", "| Statistic | Value |", "|---|---:|", *rows]))
+    return "\n\n".join(blocks)
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The whole ``report.md``: title, run facts, the comparison table and the controller statistics."""
+    title = f"# netsculpt report: {report.get('model', '?')} on {report.get('dataset', '?')}"
+    facts = []
+    for key, label in (("algorithms", "Compression"), ("config_path", "Config"), ("fp32_epochs", "FP32 epochs"),
+                       ("finetune_epochs", "Fine-tuning epochs"), ("train_samples", "Training samples"),
+                       ("test_samples", "Test samples"), ("seconds", "Total time (s)")):
+        if report.get(key) is not None:
+            value = report[key]
+            facts.append(f"- {label}: {value:.1f}" if isinstance(value, float) else f"- {label}: {value}")
+    check = report.get("onnx_check") or {}
+    for side, res in check.items():
+        if isinstance(res, Mapping):
+            facts.append(f"- ORT vs PyTorch ({side}): max |diff| {float(res.get('max_abs_diff', float('nan'))):.3g}, "
+                         f"top-1 agreement {100 * float(res.get('top1_agreement', float('nan'))):.2f} %")
+    parts = [title, "\n".join(facts), "## FP32 vs compressed", markdown_table(report)]
+    stats = report.get("statistics") or {}
+    if stats:
+        parts += ["## Compression statistics", _statistics(stats)]
+    return "\n\n".join(p for p in parts if p) + "\n"

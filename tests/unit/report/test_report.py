@@ -1,0 +1,52 @@
+"""report.json / report.md / report.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from netsculpt.report import markdown_table, write_report
+
+
+def _report() -> dict[str, Any]:
+    lat = {"1": {"median_s": 0.002, "p90_s": 0.003}, "64": {"median_s": 0.08, "p90_s": 0.09}}
+    lat_q = {"1": {"median_s": 0.001, "p90_s": 0.0015}, "64": {"median_s": 0.02, "p90_s": 0.03}}
+    return {
+        "model": "resnet8",
+        "dataset": "fashion_mnist",
+        "algorithms": "quantization",
+        "threads": 2,
+        "fp32": {"accuracy": 0.9, "params": 78000, "onnx_bytes": 320_000, "macs": 12_000_000,
+                 "flops": 24_000_000, "bops": 12_000_000 * 1024, "latency": lat},
+        "compressed": {"accuracy": 0.895, "params": 78000, "onnx_bytes": 100_000, "macs": 12_000_000,
+                       "flops": 24_000_000, "bops": 12_000_000 * 64, "latency": lat_q, "extra": float("nan"),
+                       "path": Path("/tmp/x"), "shape": (1, 2)},
+        "statistics": {"quantization": {"num_weights_quantizers": 9, "ratio": 0.25, "hist": [1, 2]}},
+    }
+
+
+def test_markdown_table_rows_and_ratios() -> None:
+    table = markdown_table(_report())
+    assert table.startswith("| Metric | FP32 | Compressed | Ratio |")
+    assert "| Top-1 accuracy | 90.00 % | 89.50 % | -0.50 pp |" in table
+    assert "16.00x fewer" in table  # BOPs 32x32 vs 8x8
+    assert "3.20x smaller" in table
+    assert "ORT latency, batch 1 (median, 2 threads) | 2.000 ms | 1.000 ms | 2.00x speedup" in table
+    assert "batch 64" in table
+
+
+def test_missing_values_render_as_dash() -> None:
+    table = markdown_table({"fp32": {"accuracy": 0.5}, "compressed": {}})
+    assert "| Top-1 accuracy | 50.00 % | - | - |" in table
+
+
+def test_write_report_files(tmp_path: Path) -> None:
+    paths = write_report(tmp_path / "out", _report())
+    data = json.loads(paths.json.read_text())
+    assert data["compressed"]["extra"] is None  # NaN -> null
+    assert data["compressed"]["path"] == "/tmp/x" and data["compressed"]["shape"] == [1, 2]
+    md = paths.markdown.read_text()
+    assert "## FP32 vs compressed" in md and "num_weights_quantizers | 9" in md and "hist" not in md
+    assert paths.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths.png.stat().st_size > 10_000
