@@ -75,6 +75,14 @@ def nncf_build_extension() -> float:
     return time.perf_counter() - t0
 
 
+def _timer(clock: str) -> Callable[[], float]:
+    if clock == "wall":
+        return time.perf_counter
+    if clock == "cpu":
+        return time.process_time
+    raise ValueError("clock must be 'wall' or 'cpu'")
+
+
 def _materialize(model: ModelLike) -> Any:
     import torch.nn as nn
 
@@ -238,6 +246,7 @@ def _train_step_times(
     extra_loss: Callable[[], Any] | None,
     lr: float,
     threads: int | None,
+    clock: str = "wall",
 ) -> list[float]:
     import torch
     import torch.nn.functional as F
@@ -248,16 +257,17 @@ def _train_step_times(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     times: list[float] = []
     it = _batches(loader_or_batch)
+    timer = _timer(clock)
     for i in range(warmup + steps):
         x, y = next(it)
-        t0 = time.perf_counter()
+        t0 = timer()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         if extra_loss is not None:
             loss = loss + extra_loss()
         loss.backward()
         opt.step()
-        dt = time.perf_counter() - t0
+        dt = timer() - t0
         if i >= warmup:
             times.append(dt)
     if not torch.isfinite(loss.detach()):
@@ -274,16 +284,18 @@ def nncf_train_step_time(
     ctrl: Any = None,
     lr: float = 0.01,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> float:
     """Median seconds per SGD step (zero_grad, forward, CE loss [+ ``ctrl.loss()``], backward, step).
 
     ``model`` is the compressed model returned by :func:`nncf_qat_wrap` (or another NNCF wrapper).
     Pass ``ctrl`` to add the compression loss as an NNCF training loop does (zero for quantization).
     Warmup steps are run and discarded. ``threads`` sets ``torch.set_num_threads`` if given.
+    ``clock="cpu"`` measures process CPU seconds (summed over threads) instead of wall time.
     """
     extra = ctrl.loss if ctrl is not None else None
     return statistics.median(
-        _train_step_times(model, loader_or_batch, steps, warmup, extra_loss=extra, lr=lr, threads=threads)
+        _train_step_times(model, loader_or_batch, steps, warmup, extra_loss=extra, lr=lr, threads=threads, clock=clock)
     )
 
 
@@ -295,10 +307,13 @@ def fp32_train_step_time(
     *,
     lr: float = 0.01,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> float:
     """Same loop as :func:`nncf_train_step_time` on a plain FP32 model (or factory)."""
     return statistics.median(
-        _train_step_times(_materialize(model), loader_or_batch, steps, warmup, extra_loss=None, lr=lr, threads=threads)
+        _train_step_times(
+            _materialize(model), loader_or_batch, steps, warmup, extra_loss=None, lr=lr, threads=threads, clock=clock
+        )
     )
 
 
@@ -390,12 +405,15 @@ def ort_latency(
     repeats: int = 50,
     *,
     warmup: int = 5,
+    clock: str = "wall",
 ) -> float:
     """Median seconds of one ``InferenceSession.run`` on a random ``(batch, *input_shape)`` float32 input.
 
     Session: CPU EP, ``intra_op_num_threads=threads``, ``inter_op_num_threads=1``, sequential,
     ``ORT_ENABLE_ALL``. Raises ``ValueError`` if the model's batch dim is fixed to another value
-    (NNCF's legacy export is fixed-batch).
+    (NNCF's legacy export is fixed-batch). ``clock="cpu"`` times with ``time.process_time`` (CPU
+    seconds of the whole process, i.e. summed over ORT's threads): robust to other processes
+    taking the cores, and equal to latency only for ``threads=1``.
     """
     import numpy as np
 
@@ -409,11 +427,57 @@ def ort_latency(
     for _ in range(warmup):
         sess.run(None, feed)
     times = []
+    timer = _timer(clock)
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = timer()
         sess.run(None, feed)
-        times.append(time.perf_counter() - t0)
+        times.append(timer() - t0)
     return statistics.median(times)
+
+
+def ort_latency_interleaved(
+    onnx_paths: Mapping[str, str | Path],
+    input_shape: Sequence[int],
+    threads: int = 2,
+    batch: int = 1,
+    repeats: int = 10,
+    rounds: int = 5,
+    *,
+    warmup: int = 3,
+    stat: str = "median",
+    clock: str = "wall",
+) -> dict[str, float]:
+    """Like :func:`ort_latency` for several models at once, alternating them in ``rounds`` so that
+    load drift on a shared machine hits all of them alike. Returns ``{name: seconds}`` where the
+    statistic (``"median"`` or ``"min"``) is taken over all ``rounds * repeats`` timed runs;
+    ``clock`` as in :func:`ort_latency`.
+    """
+    import numpy as np
+
+    if stat not in ("median", "min"):
+        raise ValueError("stat must be 'median' or 'min'")
+    x = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
+    sessions = {}
+    for name, path in onnx_paths.items():
+        sess = _ort_session(path, threads)
+        inp = sess.get_inputs()[0]
+        dim0 = inp.shape[0] if inp.shape else None
+        if isinstance(dim0, int) and dim0 != batch:
+            raise ValueError(f"{path}: input batch fixed to {dim0}, asked for {batch}")
+        feed = {inp.name: x}
+        for _ in range(warmup):
+            sess.run(None, feed)
+        sessions[name] = (sess, feed)
+    samples: dict[str, list[float]] = {name: [] for name in sessions}
+    timer = _timer(clock)
+    for _ in range(rounds):
+        for name, (sess, feed) in sessions.items():
+            for _ in range(repeats):
+                t0 = timer()
+                sess.run(None, feed)
+                samples[name].append(timer() - t0)
+    pick = statistics.median if stat == "median" else min
+    return {name: float(pick(ts)) for name, ts in samples.items()}
 
 
 def ort_run(onnx_path: str | Path, x: Any, threads: int = 2) -> Any:

@@ -7,6 +7,8 @@ Migrating from NNCF 2.x means changing imports::
 
 from __future__ import annotations
 
+from netsculpt import algorithms as _algorithms  # noqa: F401  (registers the algorithms)
+from netsculpt.algorithms.base import CompressionStage
 from netsculpt.api import (
     InitializingDataLoader,
     create_compressed_model,
@@ -24,8 +26,6 @@ from netsculpt.errors import (
     TracingError,
     UnsupportedModelError,
 )
-from netsculpt import algorithms as _algorithms  # noqa: E402,I001  (registers algorithms)
-from netsculpt.algorithms.base import CompressionStage
 
 __version__ = "0.1.0"
 

@@ -66,9 +66,7 @@ def register_default_init_args(
     return cfg
 
 
-def make_example_inputs(
-    infos: tuple[InputInfo, ...], device: torch.device
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def make_example_inputs(infos: tuple[InputInfo, ...], device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Example inputs built from ``input_info`` (seeded, so graph tracing is reproducible)."""
     gen = torch.Generator().manual_seed(0)
     args: list[Any] = []
@@ -144,7 +142,9 @@ def create_compressed_model(
     plans = []
     for algo_cfg in cfg.algorithms:
         algo = get_algorithm(algo_cfg.algorithm)
-        ctx = BuildContext(cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name))
+        ctx = BuildContext(
+            cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name)
+        )
         plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
     snapshot = copy.deepcopy(model.state_dict())
     was_training = model.training
@@ -172,7 +172,10 @@ def _check_state(state: dict[str, Any]) -> None:
 
 
 def load_state(
-    model: nn.Module, state_dict_to_load: dict[str, Any], is_resume: bool = False, keys_to_ignore: list[str] | None = None
+    model: nn.Module,
+    state_dict_to_load: dict[str, Any],
+    is_resume: bool = False,
+    keys_to_ignore: list[str] | None = None,
 ) -> int:
     """Load a checkpoint into a (compressed) model; returns how many tensors were loaded.
 
@@ -195,6 +198,8 @@ def load_state(
         )
     not_compression = [k for k in missing if "_netsculpt." not in k]
     if not_compression:
-        logger.warning("load_state: %d model tensors not in the checkpoint: %s", len(not_compression), not_compression[:5])
+        logger.warning(
+            "load_state: %d model tensors not in the checkpoint: %s", len(not_compression), not_compression[:5]
+        )
     model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
     return len([k for k in sd if k in own])

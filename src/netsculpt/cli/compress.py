@@ -61,6 +61,8 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
     p.add_argument("--threads", type=positive_int, default=2, help="torch and ONNX Runtime threads (default 2)")
     p.add_argument("--download", action="store_true", help="download a missing dataset (MD5-checked)")
     p.add_argument("--data-root", default=None, help="directory searched first for dataset files")
+    p.add_argument("--latency-repeats", type=positive_int, default=20,
+                   help="timed ONNX Runtime runs per latency measurement (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -97,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         seed=args.seed,
         progress=not args.no_progress,
+        latency_repeats=args.latency_repeats,
     )
     run_compression(opts)
     return 0

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,31 @@ def _first_batch(loader: Any, n: int) -> torch.Tensor:
     return torch.cat(xs)[:n]
 
 
-def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) -> dict[str, Any]:
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+class _Phases:
+    """Wall time of each pipeline phase (``report["timing"]``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the whole pipeline; write everything under ``opts.out``; return the report dict.
 
     Args:
         opts: the options.
-        echo: where progress messages go (``print`` in the CLI).
+        echo: where progress messages go (default: ``print`` to stdout, flushed).
 
     Raises:
         NetsculptError: bad config, model, dataset or checkpoint; failed export.
@@ -131,15 +151,19 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) 
     from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
     from netsculpt.train.fit import cosine_schedule
 
+    if echo is None:
+        echo = _say
     start = time.perf_counter()
+    phase = _Phases()
     check_supported(opts.config)
     info = dataset_info(opts.dataset)
     torch.manual_seed(opts.seed)
     model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
-    train_loader, test_loader = make_loaders(
-        opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
-        train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
-    )
+    with phase("data"):
+        train_loader, test_loader = make_loaders(
+            opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
+            train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
+        )
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     tb = _tb_writer(out / "tb")
@@ -156,22 +180,27 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) 
         echo(f"loaded FP32 baseline from {opts.checkpoint}")
     else:
         echo(f"training the FP32 baseline for {opts.epochs} epoch(s)...")
-        fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
+        with phase("fp32 training"):
+            fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
         torch.save(model.state_dict(), out / "baseline.pt")
-    fp32_eval = evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
+    with phase("evaluation"):
+        fp32_eval = evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
     echo(f"FP32 top-1 accuracy: {100 * fp32_eval.accuracy:.2f} %")
     fp32_model = copy.deepcopy(model).eval()
     check_batch = _first_batch(test_loader, 64)
     example = (torch.zeros(sample_size),)
     macs = count_macs(fp32_model, example)
-    fp32_onnx = export_fp32_onnx(fp32_model, example, out / "fp32.onnx")
-    fp32_check = check_onnx(fp32_onnx, fp32_model, (check_batch,))
+    with phase("export"):
+        fp32_onnx = export_fp32_onnx(fp32_model, example, out / "fp32.onnx")
+        fp32_check = check_onnx(fp32_onnx, fp32_model, (check_batch,))
 
     # ---- compression and fine-tuning -------------------------------------------------------------
     config = with_input_info(opts.config, sample_size)
     config = register_default_init_args(config, train_loader, criterion)
-    ctrl, model = create_compressed_model(model, config)
-    init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
+    with phase("create_compressed_model"):
+        ctrl, model = create_compressed_model(model, config)
+    with phase("evaluation"):
+        init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
     echo(f"compressed top-1 accuracy after initialisation: {100 * init_eval.accuracy:.2f} %")
     history = []
     if opts.finetune_epochs > 0:
@@ -180,29 +209,33 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) 
         step = 0
         for epoch in range(opts.finetune_epochs):
             ctrl.scheduler.epoch_step()
-            res = train_epoch(model, train_loader, optimizer, criterion, ctrl=ctrl, progress=opts.progress,
-                              desc=f"finetune epoch {epoch + 1}/{opts.finetune_epochs}", tb_writer=tb,
-                              global_step=step, lr_scheduler=sched)
+            with phase("fine-tuning"):
+                res = train_epoch(model, train_loader, optimizer, criterion, ctrl=ctrl, progress=opts.progress,
+                                  desc=f"finetune epoch {epoch + 1}/{opts.finetune_epochs}", tb_writer=tb,
+                                  global_step=step, lr_scheduler=sched)
             step = res.global_step
             history.append(res.as_dict())
             if tb is not None:
                 for key, value in ctrl.statistics().items():
                     tb.add_scalar(f"compression/{key}", value, epoch + 1)
-    comp_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval")
+    with phase("evaluation"):
+        comp_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval")
     echo(f"compressed top-1 accuracy: {100 * comp_eval.accuracy:.2f} %")
     stats = ctrl.statistics()
     echo(stats.to_str())
 
     # ---- export, checks, latency -----------------------------------------------------------------
-    comp_onnx = ctrl.export_model(out / "compressed.onnx")
-    comp_check = check_onnx(comp_onnx, ctrl.strip(do_copy=True), (check_batch,))
+    with phase("export"):
+        comp_onnx = ctrl.export_model(out / "compressed.onnx")
+        comp_check = check_onnx(comp_onnx, ctrl.strip(do_copy=True), (check_batch,))
     torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()},
                out / "compressed.pt")
     latency: dict[str, dict[str, Any]] = {"fp32": {}, "compressed": {}}
-    for side, path in (("fp32", fp32_onnx), ("compressed", comp_onnx)):
-        for b in LATENCY_BATCHES:
-            latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
-                                                repeats=opts.latency_repeats, warmup=3)
+    with phase("latency"):
+        for side, path in (("fp32", fp32_onnx), ("compressed", comp_onnx)):
+            for b in LATENCY_BATCHES:
+                latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
+                                                    repeats=opts.latency_repeats, warmup=3)
     w_bits, a_bits = quantization_bits(ctrl)
     report: dict[str, Any] = {
         "model": opts.model,
@@ -234,12 +267,16 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] = print) 
         "files": {"fp32_onnx": str(fp32_onnx), "compressed_onnx": str(comp_onnx),
                   "checkpoint": str(out / "compressed.pt")},
     }
+    report["timing"] = phase.seconds
     report["seconds"] = time.perf_counter() - start
     if tb is not None:
         tb.add_scalar("eval/fp32_accuracy", fp32_eval.accuracy, 0)
         tb.add_scalar("eval/compressed_accuracy", comp_eval.accuracy, opts.finetune_epochs)
         tb.close()
-    paths = write_report(out, report)
+    with phase("report"):
+        paths = write_report(out, report)
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in phase.seconds.items())
+    echo(f"total {time.perf_counter() - start:.1f} s ({timing})")
     echo("")
     echo(markdown_table(report))
     echo(f"\nreport: {paths.markdown}, {paths.png}, {paths.json}")

@@ -83,9 +83,9 @@ def parse(cls: type[T], data: Any, path: str) -> T:
         _check_range(field, parsed, fpath)
         kwargs[name] = parsed
     for name, field in fields.items():
-        if field.init and name not in kwargs and field.default is dataclasses.MISSING:
-            if field.default_factory is dataclasses.MISSING:
-                raise fail(join_path(path, name), "required key is missing")
+        missing_default = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if field.init and name not in kwargs and missing_default:
+            raise fail(join_path(path, name), "required key is missing")
     try:
         return cls(**kwargs)
     except FieldCheckError as err:

@@ -36,7 +36,9 @@ class InputInfo:
 
     def __post_init__(self) -> None:
         if not self.sample_size or any(d < 1 for d in self.sample_size):
-            raise FieldCheckError("sample_size", f"must be a non-empty list of positive sizes; got {list(self.sample_size)}")
+            raise FieldCheckError(
+                "sample_size", f"must be a non-empty list of positive sizes; got {list(self.sample_size)}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +46,9 @@ class AccuracyAwareTrainingParams:
     """``accuracy_aware_training.params`` (both modes)."""
 
     maximal_relative_accuracy_degradation: float | None = config_field(None, doc="Allowed drop in %.", min=0.0)
-    maximal_absolute_accuracy_degradation: float | None = config_field(None, doc="Allowed drop in metric units.", min=0.0)
+    maximal_absolute_accuracy_degradation: float | None = config_field(
+        None, doc="Allowed drop in metric units.", min=0.0
+    )
     maximal_total_epochs: int = config_field(10000, doc="Epoch budget.", min=1)
     initial_training_phase_epochs: int | None = config_field(None, doc="Adaptive: first phase length (5).", min=0)
     patience_epochs: int | None = config_field(None, doc="Adaptive: epochs per phase (3).", min=1)

@@ -137,9 +137,7 @@ class QuantizationConfig:
         default_factory=QuantInitializerConfig, metadata={"doc": "Range init and BN adaptation."}
     )
     weights: QuantizerGroupConfig = field(default_factory=QuantizerGroupConfig, metadata={"doc": "Weights."})
-    activations: QuantizerGroupConfig = field(
-        default_factory=QuantizerGroupConfig, metadata={"doc": "Activations."}
-    )
+    activations: QuantizerGroupConfig = field(default_factory=QuantizerGroupConfig, metadata={"doc": "Activations."})
     quantize_inputs: bool = config_field(True, doc="Quantize the model inputs.")
     quantize_outputs: bool = config_field(False, doc="Quantize the model outputs.")
     scope_overrides: ScopeOverrides = field(default_factory=ScopeOverrides, metadata={"doc": "Per-scope settings."})

@@ -73,7 +73,9 @@ def export_onnx(
     onnx.save(proto, str(path))
     if check:
         res = check_onnx(path, model, args)
-        logger.info("export: %s  ORT vs torch max|diff| %.3g, top-1 agreement %.4f", path, res.max_abs_diff, res.top1_agreement)
+        logger.info(
+            "export: %s  ORT vs torch max|diff| %.3g, top-1 agreement %.4f", path, res.max_abs_diff, res.top1_agreement
+        )
     return path
 
 

@@ -48,16 +48,16 @@ class _RuntimeMode(TorchFunctionMode):
         if pre is not None:
             args = list(args)
             for pos, chain in pre.items():
-                args[pos] = rt.apply(chain, args[pos])
+                args[pos] = rt.run_chain(chain, args[pos])
         out = func(*args, **(kwargs or {}))
         post = rt.post_hooks.get(addr)
         if post is not None:
             if isinstance(out, torch.Tensor):
-                out = rt.apply(post[0], out) if 0 in post else out
+                out = rt.run_chain(post[0], out) if 0 in post else out
             else:
                 items = list(out)
                 for j, chain in post.items():
-                    items[j] = rt.apply(chain, items[j])
+                    items[j] = rt.run_chain(chain, items[j])
                 out = type(out)(items) if not hasattr(out, "_fields") else type(out)(*items)
         return out
 
@@ -102,7 +102,7 @@ class HookRuntime(nn.Module):
         chain.append((priority, key))
         chain.sort()
 
-    def apply(self, chain: Chain, x: Any) -> Any:
+    def run_chain(self, chain: Chain, x: Any) -> Any:
         """Run ``x`` through a chain of ops."""
         for _, key in chain:
             x = self.ops[key](x)
@@ -134,7 +134,7 @@ class HookRuntime(nn.Module):
             new = list(args)
             for i, chain in self.input_hooks.items():
                 if i < len(new) and isinstance(new[i], torch.Tensor):
-                    new[i] = self.apply(chain, new[i])
+                    new[i] = self.run_chain(chain, new[i])
             return tuple(new)
         return None
 

@@ -165,7 +165,9 @@ class ModelGraph:
         self._consumers = dict(cons)
 
     @classmethod
-    def build(cls, model: nn.Module, example_inputs: tuple[Any, ...], example_kwargs: dict[str, Any] | None = None) -> ModelGraph:
+    def build(
+        cls, model: nn.Module, example_inputs: tuple[Any, ...], example_kwargs: dict[str, Any] | None = None
+    ) -> ModelGraph:
         """Run ``model`` once (eval mode, no grad) on the example inputs and record every op.
 
         Raises:

@@ -8,24 +8,15 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from torch import nn
 
 from netsculpt.errors import ConfigError
 
-__all__ = ["ModelFactory", "create_model", "list_models", "register_model", "suggest_names"]
+__all__ = ["create_model", "list_models", "register_model", "suggest_names"]
 
 logger = logging.getLogger(__name__)
-
-
-class ModelFactory(Protocol):
-    """A function that builds a model; registered with :func:`register_model`."""
-
-    def __call__(self, *, num_classes: int, in_channels: int, **kwargs: Any) -> nn.Module:
-        """Builds the model."""
-        ...
-
 
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
 

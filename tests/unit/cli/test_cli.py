@@ -44,7 +44,7 @@ def compress_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code = main([
         "compress", str(config), "--model", "small_cnn", "--dataset", "digits", "--epochs", "1",
         "--finetune-epochs", "1", "--train-limit", "256", "--test-limit", "128", "--no-progress",
-        "--batch-size", "64", "--out", str(out),
+        "--batch-size", "64", "--latency-repeats", "2", "--out", str(out),
     ])
     assert code == 0
     return out
@@ -74,7 +74,7 @@ def test_compress_from_checkpoint(compress_run: Path, tmp_path: Path) -> None:
     code = main([
         "compress", str(config), "--model", "small_cnn", "--dataset", "digits", "--checkpoint",
         str(compress_run / "baseline.pt"), "--finetune-epochs", "0", "--train-limit", "128", "--test-limit", "64",
-        "--no-progress", "--out", str(tmp_path / "out"),
+        "--no-progress", "--latency-repeats", "2", "--out", str(tmp_path / "out"),
     ])
     assert code == 0
     first = json.loads((compress_run / "report.json").read_text())

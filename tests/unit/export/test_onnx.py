@@ -10,11 +10,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from tests.zoo import TinyConcatNet, TinyResNet, seeded
 from torch.utils.data import DataLoader, TensorDataset
 
 from netsculpt import create_compressed_model, register_default_init_args
 from netsculpt.export import check_onnx
-from tests.zoo import TinyConcatNet, TinyResNet, seeded
 
 pytestmark = pytest.mark.onnx
 

@@ -6,11 +6,11 @@ import copy
 
 import pytest
 import torch
+from tests.zoo import TinyConcatNet, TinyResNet, TinyReuseNet, seeded
 from torch import nn
 
 from netsculpt import TracingError
 from netsculpt.graph import ModelGraph, attach_runtime, detach_runtime, get_runtime
-from tests.zoo import TinyConcatNet, TinyResNet, TinyReuseNet, seeded
 
 
 def test_residual_graph_edges_and_shapes() -> None:

@@ -13,10 +13,10 @@ from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
 from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites
-from netsculpt.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from netsculpt.config.quantization import QuantizationConfig, QuantizerOverride, RangeInitConfig
 from netsculpt.graph.hooks import attach_runtime
 from netsculpt.graph.scope import Scope, normalize_patterns
+from netsculpt.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from netsculpt.nn.quantizer import AsymmetricQuantizer, SymmetricQuantizer, make_range_collector
 
 __all__ = ["QuantizationAlgorithm"]
@@ -96,7 +96,9 @@ class QuantizationAlgorithm:
             mode = (ov.mode if ov and ov.mode else None) or cfg.mode_of("weights")
             bits = (ov.bits if ov and ov.bits else None) or cfg.weights.bits
             per_channel = ov.per_channel if ov and ov.per_channel is not None else cfg.weights.per_channel
-            half = bits == 8 and (cfg.overflow_fix == "enable" or (cfg.overflow_fix == "first_layer_only" and first_weight))
+            half = bits == 8 and (
+                cfg.overflow_fix == "enable" or (cfg.overflow_fix == "first_layer_only" and first_weight)
+            )
             first_weight = False
             infos.append(
                 QuantizerInfo(
@@ -170,7 +172,9 @@ class QuantizationAlgorithm:
             self._initialize(model, cfg, plan, ctx, rt)
         return part
 
-    def _initialize(self, model: nn.Module, cfg: QuantizationConfig, plan: _Planned, ctx: BuildContext, rt: Any) -> None:
+    def _initialize(
+        self, model: nn.Module, cfg: QuantizationConfig, plan: _Planned, ctx: BuildContext, rt: Any
+    ) -> None:
         acts = [i for i in plan.infos if i.group == "activations"]
         rcfg = cfg.initializer.range
         num = rcfg.num_init_samples if isinstance(rcfg, RangeInitConfig) else max(r.num_init_samples for r in rcfg)

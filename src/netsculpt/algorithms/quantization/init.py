@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from netsculpt.init_args import InitializingDataLoader
 from netsculpt.graph.hooks import HookRuntime
+from netsculpt.init_args import InitializingDataLoader
 from netsculpt.nn.quantizer import RangeCollector
 
 __all__ = ["adapt_batchnorm", "collect_activation_ranges", "iter_samples"]

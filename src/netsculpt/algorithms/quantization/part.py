@@ -73,7 +73,7 @@ class QuantizationPart:
         self._rt = rt
         self.scheduler = StagedQuantizationScheduler(cfg.params, self._set_enabled)
 
-    def _quantizers(self, group: str | None = None) -> list[tuple[QuantizerInfo, nn.Module]]:
+    def _quantizers(self, group: str | None = None) -> list[tuple[QuantizerInfo, Any]]:
         return [(i, self._rt.ops[i.key]) for i in self.infos if group is None or i.group == group]
 
     def _set_enabled(self, group: str, on: bool) -> None:
@@ -117,9 +117,7 @@ class QuantizationPart:
             "quantizers": [
                 {"key": i.key, "signed": bool(getattr(self._rt.ops[i.key], "signed", i.signed))} for i in self.infos
             ],
-            "infos": [
-                {k: v for k, v in asdict(i).items() if k not in ("uses", "points")} for i in self.infos
-            ],
+            "infos": [{k: v for k, v in asdict(i).items() if k not in ("uses", "points")} for i in self.infos],
         }
 
     def strip(self, model: nn.Module) -> None:
@@ -130,7 +128,7 @@ class QuantizationPart:
         params = dict(model.named_parameters())
         disabled = []
         for info in self.infos:
-            q = rt.ops[info.key]
+            q: Any = rt.ops[info.key]
             if not q.enabled:
                 disabled.append(info.key)
                 rt.replace_op(info.key, nn.Identity())
@@ -143,4 +141,6 @@ class QuantizationPart:
             dtype = "int8" if info.group == "weights" else "uint8"
             rt.replace_op(info.key, NativeFakeQuantize(q.export_params(dtype)))
         if disabled:
-            logger.warning("strip: %d quantizers were not enabled yet and stay floating point: %s", len(disabled), disabled[:5])
+            logger.warning(
+                "strip: %d quantizers were not enabled yet and stay floating point: %s", len(disabled), disabled[:5]
+            )

@@ -21,7 +21,7 @@ def poly_drop_lr(base_lr: float, t: float, start: float, duration: float, power:
         return base_lr
     if t >= start + duration:
         return 0.0
-    return base_lr * ((start + duration - t) / duration) ** power
+    return float(base_lr * ((start + duration - t) / duration) ** power)
 
 
 class StagedQuantizationScheduler:
@@ -70,7 +70,9 @@ class StagedQuantizationScheduler:
             return
         lr = p.base_lr
         if p.lr_poly_drop_start_epoch is not None:
-            lr = poly_drop_lr(p.base_lr, self._fractional_epoch(), p.lr_poly_drop_start_epoch, p.lr_poly_drop_duration_epochs)
+            lr = poly_drop_lr(
+                p.base_lr, self._fractional_epoch(), p.lr_poly_drop_start_epoch, p.lr_poly_drop_duration_epochs
+            )
         wd = p.base_wd
         if p.disable_wd_start_epoch is not None and max(self.current_epoch, 0) >= p.disable_wd_start_epoch:
             wd = 0.0
@@ -95,7 +97,11 @@ class StagedQuantizationScheduler:
 
     def get_state(self) -> dict[str, Any]:
         """Plain-data state."""
-        return {"current_epoch": self.current_epoch, "current_step": self.current_step, "steps_per_epoch": self.steps_per_epoch}
+        return {
+            "current_epoch": self.current_epoch,
+            "current_step": self.current_step,
+            "steps_per_epoch": self.steps_per_epoch,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output and re-apply the stage of that epoch."""

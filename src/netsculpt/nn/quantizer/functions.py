@@ -1,9 +1,13 @@
 """Fake-quantisation autograd functions (ALGORITHMS.md §8.1).
 
-The forward passes are torch's fused kernels ``torch.fake_quantize_per_tensor_affine`` and
-``torch.fake_quantize_per_channel_affine``: one pass over the input, and bit-identical to what
-torch exports as ONNX ``QuantizeLinear``/``DequantizeLinear``. Those kernels compute
-``(clamp(round_half_even(x * (1/step)) + zp, level_low, level_high) - zp) * step``.
+The forward is torch's fused fake-quantise arithmetic, i.e. what torch exports as ONNX
+``QuantizeLinear``/``DequantizeLinear``:
+``(clamp(round_half_even(x * float32(1 / step)) + zp, level_low, level_high) - zp) * step``.
+On accelerators it runs the fused kernels ``torch.fake_quantize_per_tensor_affine`` /
+``torch.fake_quantize_per_channel_affine`` (one pass). On CPU those kernels are scalar code, about
+7x slower than an elementwise multiply, so there it runs four vectorised in-place passes
+(multiply by the float32 reciprocal, round, clamp, multiply) that give the same bits (the unit
+tests check equality with the fused kernels, ties and saturation included).
 
 The backward passes are written here with masks, following §8.1 (straight-through estimator,
 LSQ/PACT-like range gradients). ``lo``/``hi`` below are the real-valued ends of the grid:
@@ -76,7 +80,7 @@ def _composed(x: Tensor, step: Tensor, zero_point: Tensor, quant_min: int, quant
     The fused CPU kernel computes ``(clamp(nearbyint(x * (1 / step)) + zp, qmin, qmax) - zp) * step`` one
     element at a time and is about 7x slower than this composition on AVX2. Both use the float32
     reciprocal ``1 / step``, round half to even and multiply the integer level by ``step`` once, so the
-    results are identical bit for bit (checked in the unit tests).
+    results are identical bit for bit for finite inputs (checked in the unit tests); NaN stays NaN here.
     """
     inv = torch.reciprocal(step)
     if axis is None:
@@ -196,16 +200,19 @@ class _SymmetricFakeQuantize(torch.autograd.Function):
     ) -> Tensor:
         step = symmetric_step(scale, level_high)
         out = _quantize(x, step, torch.zeros_like(step, dtype=torch.int32), level_low, level_high, axis)
-        ctx.save_for_backward(x, out, scale)
+        # The output is not saved: user code may modify it in place (``out += identity``); recompute it instead.
+        ctx.save_for_backward(x, scale)
         ctx.levels = (level_low, level_high)
         ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:  # type: ignore[override]
-        x, out, scale = ctx.saved_tensors
+        x, scale = ctx.saved_tensors
         level_low, level_high = ctx.levels
         axis: int | None = ctx.axis
+        step0 = symmetric_step(scale.detach(), level_high)
+        out = _quantize(x, step0, torch.zeros_like(step0, dtype=torch.int32), level_low, level_high, axis)
         abs_s = scale.detach().abs().float() + RANGE_EPS
         step = abs_s / level_high
         lo = _broadcast(step * level_low, x.dim(), axis)
@@ -227,15 +234,17 @@ class _AsymmetricFakeQuantize(torch.autograd.Function):
     ) -> Tensor:
         step, zero_point, _, _ = asymmetric_qparams(input_low, input_range, levels)
         out = _quantize(x, step, zero_point, 0, levels - 1, axis)
-        ctx.save_for_backward(x, out, input_low, input_range)
+        ctx.save_for_backward(x, input_low, input_range)  # output recomputed in backward (see symmetric)
         ctx.levels = levels
         ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
-        x, out, input_low, input_range = ctx.saved_tensors
+        x, input_low, input_range = ctx.saved_tensors
         axis: int | None = ctx.axis
+        step0, zp0, _, _ = asymmetric_qparams(input_low.detach(), input_range.detach(), ctx.levels)
+        out = _quantize(x, step0, zp0, 0, ctx.levels - 1, axis)
         low, rng = align_asymmetric_range(input_low, input_range, ctx.levels)
         lo = _broadcast(low, x.dim(), axis)
         inside = _inside(x, lo, _broadcast(low + rng, x.dim(), axis))

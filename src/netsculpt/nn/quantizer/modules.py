@@ -22,14 +22,9 @@ __all__ = ["AsymmetricQuantizer", "SymmetricQuantizer"]
 
 logger = logging.getLogger(__name__)
 
-MIN_SCALE = 1e-4
-"""Default floor of an initialised symmetric scale (NNCF uses 0.1, see ``SymmetricQuantizer.init_range``)."""
-
-MIN_RANGE = 1e-4
-"""Default floor of an initialised asymmetric range."""
-
-RELATIVE_MIN_RANGE = 1e-2
-"""Per-channel asymmetric ranges are widened to at least this fraction of the widest channel (as NNCF)."""
+MIN_SCALE = 1e-4  # default floor of an initialised symmetric scale (NNCF: 0.1, see SymmetricQuantizer.init_range)
+MIN_RANGE = 1e-4  # default floor of an initialised asymmetric range
+RELATIVE_MIN_RANGE = 1e-2  # asymmetric ranges are widened to this fraction of the widest channel (as NNCF)
 
 
 def _check_shape(per_channel: bool, num_channels: int) -> tuple[int, ...]:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import torch
+from tests.zoo import TinyResNet, seeded
 from torch.utils.data import DataLoader, TensorDataset
 
 from netsculpt import CompressionStage, create_compressed_model, load_state, register_default_init_args
 from netsculpt.graph import get_runtime
-from tests.zoo import TinyResNet, seeded
 
 SIZE = [1, 3, 8, 8]
 
@@ -44,7 +44,12 @@ def _train(model: torch.nn.Module, ctrl: Any, steps: int = 4) -> None:
 def test_range_init_uses_data_and_sets_signedness() -> None:
     loader = _loader()
     cfg = register_default_init_args(
-        _config(initializer={"range": {"type": "min_max", "num_init_samples": 32}, "batchnorm_adaptation": {"num_bn_adaptation_samples": 0}}),
+        _config(
+            initializer={
+                "range": {"type": "min_max", "num_init_samples": 32},
+                "batchnorm_adaptation": {"num_bn_adaptation_samples": 0},
+            }
+        ),
         loader,
     )
     ctrl, model = create_compressed_model(seeded(TinyResNet()), cfg)
@@ -93,14 +98,23 @@ def test_staged_schedule_enables_activations_then_weights() -> None:
 def test_staged_schedule_drives_lr_and_weight_decay() -> None:
     ctrl, model = create_compressed_model(
         seeded(TinyResNet()),
-        _config(params={"lr_poly_drop_start_epoch": 1, "lr_poly_drop_duration_epochs": 2, "disable_wd_start_epoch": 1,
-                        "base_lr": 0.1, "base_wd": 1e-4}),
+        _config(
+            params={
+                "lr_poly_drop_start_epoch": 1,
+                "lr_poly_drop_duration_epochs": 2,
+                "disable_wd_start_epoch": 1,
+                "base_lr": 0.1,
+                "base_wd": 1e-4,
+            }
+        ),
     )
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = ctrl.child_ctrls[0].scheduler
     sched.attach_optimizer(opt)  # type: ignore[attr-defined]
     ctrl.scheduler.epoch_step()  # epoch 0
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.1) and opt.param_groups[0]["weight_decay"] == pytest.approx(1e-4)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1) and opt.param_groups[0]["weight_decay"] == pytest.approx(
+        1e-4
+    )
     ctrl.scheduler.epoch_step()  # epoch 1: drop starts, t = 1 -> ((1 + 2 - 1) / 2)^2.1 = 1
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1) and opt.param_groups[0]["weight_decay"] == 0.0
     ctrl.scheduler.epoch_step()  # epoch 2: ((3 - 2) / 2)^2.1
@@ -116,14 +130,20 @@ def test_state_round_trip_gives_identical_outputs() -> None:
     torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()}, buf)
     buf.seek(0)
     ckpt = torch.load(buf, weights_only=True)
-    ctrl2, model2 = create_compressed_model(seeded(TinyResNet(), seed=5), _config(weights={"per_channel": True}),
-                                            compression_state=ckpt["compression_state"])
+    ctrl2, model2 = create_compressed_model(
+        seeded(TinyResNet(), seed=5),
+        _config(weights={"per_channel": True}),
+        compression_state=ckpt["compression_state"],
+    )
     assert load_state(model2, ckpt["model_state"], is_resume=True) == len(ckpt["model_state"])
     x = torch.randn(4, 3, 8, 8)
     model.eval()
     model2.eval()
     assert torch.equal(model(x), model2(x))
-    assert ctrl2.scheduler.current_epoch == ctrl.scheduler.current_epoch or ctrl2.child_ctrls[0].scheduler.current_epoch == 0
+    assert (
+        ctrl2.scheduler.current_epoch == ctrl.scheduler.current_epoch
+        or ctrl2.child_ctrls[0].scheduler.current_epoch == 0
+    )
 
 
 def test_fp32_checkpoint_loads_into_compressed_model() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.zoo import TinyConcatNet, TinyResNet, TinyReuseNet, seeded
 
 from netsculpt import UnsupportedModelError, create_compressed_model
 from netsculpt.graph import get_runtime
-from tests.zoo import TinyConcatNet, TinyResNet, TinyReuseNet, seeded
 
 
 def _infos(model: torch.nn.Module, comp: dict, size: list[int]) -> dict[str, object]:
@@ -70,7 +70,11 @@ def test_unmatched_scope_is_an_error_and_the_model_is_untouched() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(UnsupportedModelError, match="'conv3' matched no module. Did you mean 'conv[12]'"):
         create_compressed_model(
-            model, {"input_info": {"sample_size": [1, 3, 8, 8]}, "compression": {"algorithm": "quantization", "ignored_scopes": ["conv3"]}}
+            model,
+            {
+                "input_info": {"sample_size": [1, 3, 8, 8]},
+                "compression": {"algorithm": "quantization", "ignored_scopes": ["conv3"]},
+            },
         )
     assert get_runtime(model) is None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -57,7 +57,9 @@ def make_scale(layout: tuple[tuple[int, ...], int | None], gen: torch.Generator)
     return s
 
 
-def reference_symmetric(x: Tensor, s: Tensor, level_low: int, level_high: int, axis: int | None) -> tuple[Tensor, Tensor]:
+def reference_symmetric(
+    x: Tensor, s: Tensor, level_low: int, level_high: int, axis: int | None
+) -> tuple[Tensor, Tensor]:
     """§8.1 in float64: ``round(clamp(x, lo, hi) * L / |s|) * |s| / L``; also returns the pre-round value."""
     a = channel_view(s.double().abs() + 1e-16, x.dim(), axis)
     lo, hi = a * level_low / level_high, a

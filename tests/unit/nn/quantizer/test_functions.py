@@ -122,7 +122,7 @@ def test_symmetric_gradients_match_ste_autograd(bits: int, signed: bool, narrow:
     grads = []
     for fn in (symmetric_fake_quantize, _ste_symmetric):
         x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()
-        fn(x, s, lo_level, hi_level, axis).backward(g)
+        (fn(x, s, lo_level, hi_level, axis) * g).sum().backward()
         grads.append((x.grad, s.grad))
     (gx, gs), (rx, rs) = grads
     assert gx is not None and gs is not None and rx is not None and rs is not None
@@ -143,7 +143,7 @@ def test_symmetric_gradients_hand_formula() -> None:
     g = torch.linspace(0.5, 1.5, x0.numel())
     x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()
     q = symmetric_fake_quantize(x, s, lo_level, hi_level)
-    q.backward(g)
+    (q * g).sum().backward()
     inside = (x0 >= lo) & (x0 <= hi)
     above = x0 > hi
     per_point = torch.where(
@@ -157,7 +157,7 @@ def test_symmetric_gradients_hand_formula() -> None:
     # a negative learned scale acts through |s|: the same output, the gradient flips sign
     s_neg = (-s0).clone().requires_grad_()
     assert_close(symmetric_fake_quantize(x0, s_neg, lo_level, hi_level), q.detach())
-    symmetric_fake_quantize(x0, s_neg, lo_level, hi_level).backward(g)
+    (symmetric_fake_quantize(x0, s_neg, lo_level, hi_level) * g).sum().backward()
     assert_close(s_neg.grad, -s.grad)
 
 
@@ -193,7 +193,7 @@ def test_asymmetric_gradients_match_ste_autograd(bits: int, layout: tuple) -> No
     grads = []
     for fn in (asymmetric_fake_quantize, _ste_asymmetric):
         x, low, rng = x0.clone().requires_grad_(), low0.clone().requires_grad_(), rng0.clone().requires_grad_()
-        fn(x, low, rng, levels, axis).backward(g)
+        (fn(x, low, rng, levels, axis) * g).sum().backward()
         grads.append((x.grad, low.grad, rng.grad))
     for ours, ref in zip(*grads):
         assert ours is not None and ref is not None
@@ -211,7 +211,7 @@ def test_asymmetric_gradients_hand_formula() -> None:
     g = torch.linspace(-1.0, 2.0, x0.numel())
     x, low, r = x0.clone().requires_grad_(), low0.clone().requires_grad_(), rng0.clone().requires_grad_()
     q = asymmetric_fake_quantize(x, low, r, levels)
-    q.backward(g)
+    (q * g).sum().backward()
     inside = (x0 >= lo) & (x0 <= hi)
     above = x0 > hi
     d_range = torch.where(inside, (q.detach().double() - x0.double()) / rng.double(), above.double())
@@ -222,7 +222,10 @@ def test_asymmetric_gradients_hand_formula() -> None:
 
 
 def test_learnable_fused_kernel_differs_from_spec_only_in_half_step_zones() -> None:
-    """Why the backward is hand-written: torch's learnable kernel decides "inside" after rounding."""
+    """Why the backward is hand-written: torch's learnable kernel decides "inside" after rounding.
+
+    (Tests call ``(out * g).sum().backward()`` rather than ``out.backward(g)``: the latter imports sympy, ~2 s.)
+    """
     s0 = torch.tensor(1.27)
     lo_level, hi_level = -128, 127
     step = symmetric_step(s0, hi_level)
@@ -230,11 +233,11 @@ def test_learnable_fused_kernel_differs_from_spec_only_in_half_step_zones() -> N
     zone = torch.stack([s0 + 0.25 * step, step * lo_level - 0.25 * step])  # just outside [lo, hi]
     for x0, same in ((away, True), (zone, False)):
         x, s = x0.clone().requires_grad_(), s0.clone().requires_grad_()
-        symmetric_fake_quantize(x, s, lo_level, hi_level).backward(torch.ones_like(x0))
+        symmetric_fake_quantize(x, s, lo_level, hi_level).sum().backward()
         xl, st = x0.clone().requires_grad_(), step.reshape(1).clone().requires_grad_()
-        torch._fake_quantize_learnable_per_tensor_affine(xl, st, torch.zeros(1), lo_level, hi_level, 1.0).backward(
-            torch.ones_like(x0)
-        )
+        torch._fake_quantize_learnable_per_tensor_affine(
+            xl, st, torch.zeros(1), lo_level, hi_level, 1.0
+        ).sum().backward()
         assert xl.grad is not None and st.grad is not None and x.grad is not None and s.grad is not None
         # change of variable: step = s / level_high, so d/ds = d/dstep / level_high
         assert torch.equal(xl.grad, x.grad) is same

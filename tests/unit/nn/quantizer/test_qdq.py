@@ -13,7 +13,9 @@ from netsculpt.nn.quantizer import AsymmetricQuantizer, QDQParams, SymmetricQuan
 from netsculpt.nn.quantizer.qdq import make_qdq_params
 
 LAYOUTS = [((6, 4, 5, 5), None, 1), ((6, 4, 3, 3), 0, 6), ((3, 5, 4, 4), 1, 5), ((7, 5), -1, 5)]
-SYMMETRIC = [(bits, signed, narrow) for bits in (2, 4, 8) for signed, narrow in ((True, False), (True, True), (False, False))]
+SYMMETRIC = [
+    (bits, signed, narrow) for bits in (2, 4, 8) for signed, narrow in ((True, False), (True, True), (False, False))
+]
 
 
 def _inputs(shape: tuple[int, ...], step: torch.Tensor, axis: int | None, gen: torch.Generator) -> torch.Tensor:
@@ -29,11 +31,11 @@ def _inputs(shape: tuple[int, ...], step: torch.Tensor, axis: int | None, gen: t
 
 
 def _random_quantizer(q: nn.Module, channels: int, gen: torch.Generator) -> None:
-    lo = -torch.rand(channels, generator=gen) * 3
-    hi = torch.rand(channels, generator=gen) * 3
+    lo = -torch.rand(channels + 1, generator=gen) * 3
+    hi = torch.rand(channels + 1, generator=gen) * 3
     lo[0] = 0.4  # one channel with a range that does not contain 0
     hi[0] = 2.2
-    q.init_range(lo if channels > 1 else lo[1], hi if channels > 1 else hi[1])  # type: ignore[operator]
+    q.init_range(lo[:channels] if channels > 1 else lo[1], hi[:channels] if channels > 1 else hi[1])  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(("layout", "cfg", "dtype"), itertools.product(LAYOUTS, SYMMETRIC, ["uint8", "int8", None]))
@@ -58,7 +60,9 @@ def test_symmetric_native_is_bit_identical(layout: tuple, cfg: tuple, dtype: str
 def test_asymmetric_native_is_bit_identical(layout: tuple, bits: int, narrow: bool, dtype: str) -> None:
     shape, axis, channels = layout
     gen = torch.Generator().manual_seed(bits + 10)
-    q = AsymmetricQuantizer(bits, narrow_range=narrow, per_channel=axis is not None, num_channels=channels, axis=axis or 0)
+    q = AsymmetricQuantizer(
+        bits, narrow_range=narrow, per_channel=axis is not None, num_channels=channels, axis=axis or 0
+    )
     _random_quantizer(q.eval(), channels, gen)
     p = q.export_params(dtype)  # type: ignore[arg-type]
     x = _inputs(shape, p.scale, axis, gen)
