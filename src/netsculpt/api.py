@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext, get_algorithm
+from netsculpt.algorithms.stacking import check_stack
 from netsculpt.config.nncf_config import InputInfo, NNCFConfig
 from netsculpt.controller import STATE_VERSION, CompressionController
 from netsculpt.errors import ConfigError
@@ -146,6 +147,7 @@ def create_compressed_model(
             cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name)
         )
         plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
+    check_stack([(algo, algo_cfg, plan) for algo, algo_cfg, plan, _ in plans], graph)
     snapshot = copy.deepcopy(model.state_dict())
     was_training = model.training
     try:

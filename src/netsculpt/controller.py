@@ -115,6 +115,26 @@ class CompressionController:
         """Algorithm names joined by '+'."""
         return "+".join(p.name for p in self.child_ctrls)
 
+    @property
+    def compression_rate(self) -> float:
+        """Compression rate of the first part that has one (pruning level, sparsity level...).
+
+        Setting it forwards the value to every part that supports it (the adaptive accuracy-aware loop
+        drives it). Raises AttributeError when no algorithm of the stack has a settable rate.
+        """
+        for p in self.child_ctrls:
+            if hasattr(p, "compression_rate"):
+                return float(p.compression_rate)
+        raise AttributeError(f"{self.name}: no algorithm in the stack has a compression rate")
+
+    @compression_rate.setter
+    def compression_rate(self, value: float) -> None:
+        parts = [p for p in self.child_ctrls if hasattr(p, "compression_rate")]
+        if not parts:
+            raise AttributeError(f"{self.name}: no algorithm in the stack has a settable compression rate")
+        for p in parts:
+            p.compression_rate = value
+
     def loss(self) -> torch.Tensor:
         """Sum of the algorithms' loss terms (a zero tensor when none adds a loss)."""
         total: torch.Tensor | None = None
