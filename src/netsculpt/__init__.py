@@ -8,6 +8,7 @@ Migrating from NNCF 2.x means changing imports::
 from __future__ import annotations
 
 from netsculpt import algorithms as _algorithms  # noqa: F401  (registers the algorithms)
+from netsculpt.accuracy_aware import create_accuracy_aware_training_loop
 from netsculpt.algorithms.base import CompressionStage
 from netsculpt.api import (
     InitializingDataLoader,
@@ -44,6 +45,7 @@ __all__ = [
     "TracingError",
     "UnsupportedModelError",
     "config_schema",
+    "create_accuracy_aware_training_loop",
     "create_compressed_model",
     "load_state",
     "register_default_init_args",

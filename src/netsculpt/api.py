@@ -146,6 +146,7 @@ def create_compressed_model(
         ctx = BuildContext(
             cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name)
         )
+        ctx.extra["model"] = model  # read-only in check(): knowledge_distillation copies it as the teacher
         plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
     check_stack([(algo, algo_cfg, plan) for algo, algo_cfg, plan, _ in plans], graph)
     snapshot = copy.deepcopy(model.state_dict())

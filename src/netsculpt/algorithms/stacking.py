@@ -1,22 +1,117 @@
 """Cross-algorithm checks run after every algorithm's ``check`` and before any ``apply``.
 
-A stack is rejected here, with the model untouched, when two algorithms cannot share a layer.
+A stack is rejected here, with the model untouched, when two algorithms cannot share a layer. Pairs that
+*can* share one (sparsity + quantization, anything + knowledge distillation...) compose through the
+HookRuntime priorities (masks 10/20, binarization 50, quantization 100).
+
+What an algorithm changes is read from its plan: a plan may expose ``touched_layers() -> {layer FQN: what}``;
+quantization's plan is read through its quantizer sites; any other plan falls back to every conv/linear
+layer inside the config's ``ignored_scopes`` / ``target_scopes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from netsculpt.errors import ConfigError
+from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import ModelGraph
 
-__all__ = ["check_stack"]
+__all__ = ["CONFLICTS", "check_stack", "touched_layers"]
+
+_SPARSITY = ("magnitude_sparsity", "rb_sparsity", "const_sparsity")
+_WEIGHTED = {"conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
+
+Rule = Callable[[Any, Any], str | None]  # (config of the first, config of the second) -> reason, or None if allowed
+
+
+def _always(reason: str) -> Rule:
+    return lambda a, b: reason
+
+
+def _dorefa_with_pruning(a: Any, b: Any) -> str | None:
+    binar = a if getattr(a, "algorithm", "") == "binarization" else b
+    if getattr(binar, "mode", "xnor") == "dorefa":
+        return "a pruned filter (all zeros) binarizes to -scale with DoReFa's per-tensor scale, undoing the pruning"
+    return None  # XNOR: a zero filter has scale mean|0| = 0 and stays zero
+
+
+#: Pairs of algorithms that cannot act on the same layer, with the reason shown to the user.
+CONFLICTS: dict[frozenset[str], Rule] = {
+    frozenset({"binarization", "quantization"}): _always(
+        "a binarized conv's weights and inputs are already 1-bit; quantizing them too is contradictory"
+    ),
+    **{
+        frozenset({"binarization", s}): _always(
+            "binarization maps zeroed weights to -scale (sign(0) = -1), undoing the mask"
+        )
+        for s in _SPARSITY
+    },
+    frozenset({"binarization", "filter_pruning"}): _dorefa_with_pruning,
+}
+
+
+def _quantization_layers(plan: Any) -> dict[str, str] | None:
+    sites = getattr(plan, "sites", None)
+    if sites is None:
+        return None
+    out: dict[str, str] = {}
+    for w in getattr(sites, "weights", ()):
+        for address, _ in w.uses:
+            out[address[0]] = "weights"
+    for a in getattr(sites, "activations", ()):
+        for consumer in a.consumers:
+            if consumer != "<output>":
+                out.setdefault(consumer, "inputs")
+    return out
+
+
+def touched_layers(name: str, cfg: Any, plan: Any, graph: ModelGraph) -> dict[str, str]:
+    """Layer FQN -> what algorithm ``name`` changes there, from its plan (see the module docstring)."""
+    fn = getattr(plan, "touched_layers", None)
+    if callable(fn):
+        return dict(fn())
+    if name == "quantization":
+        layers = _quantization_layers(plan)
+        if layers is not None:
+            return layers
+    scope = Scope(
+        normalize_patterns(getattr(cfg, "ignored_scopes", None)),
+        normalize_patterns(getattr(cfg, "target_scopes", None)),
+        where=name,
+    )
+    return {n.scope: "weights" for n in graph.nodes if n.op in _WEIGHTED and n.scope in scope}
 
 
 def check_stack(plans: Sequence[tuple[Any, Any, Any]], graph: ModelGraph) -> None:
-    """Validate a stack of ``(algorithm, config, plan)``; raise ConfigError/UnsupportedModelError on conflicts.
+    """Validate a stack of ``(algorithm, config, plan)`` before any of them is applied.
 
-    With only quantization implemented there is nothing to reject yet; algorithms that cannot share a layer
-    (e.g. binarization and quantization) add their rule here.
+    Raises:
+        ConfigError: two algorithms that cannot share a layer act on the same layer(s); the message names
+            both algorithms, the reason and the layers.
     """
-    del plans, graph
+    cache: dict[int, dict[str, str]] = {}
+
+    def layers(k: int) -> dict[str, str]:
+        if k not in cache:
+            algo, cfg, plan = plans[k]
+            cache[k] = touched_layers(algo.name, cfg, plan, graph)
+        return cache[k]
+
+    for i in range(len(plans)):
+        for j in range(i + 1, len(plans)):
+            name_a, name_b = plans[i][0].name, plans[j][0].name
+            rule = CONFLICTS.get(frozenset({name_a, name_b}))
+            reason = rule(plans[i][1], plans[j][1]) if rule is not None else None
+            if reason is None:
+                continue
+            layers_a, layers_b = layers(i), layers(j)
+            shared = sorted(set(layers_a) & set(layers_b))
+            if shared:
+                shown = ", ".join(f"{n} ({layers_a[n]} / {layers_b[n]})" for n in shared[:6])
+                more = f" and {len(shared) - 6} more" if len(shared) > 6 else ""
+                raise ConfigError(
+                    f"compression: '{name_a}' and '{name_b}' cannot share a layer ({reason}); "
+                    f"both act on {shown}{more}. Add these layers to the ignored_scopes of one of them"
+                )

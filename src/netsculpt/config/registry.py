@@ -12,12 +12,6 @@ _CONFIGS: dict[str, type[Any]] = {}
 
 #: Valid NNCF 2.x algorithm names that this version rejects with a "not supported yet" error.
 PLANNED_ALGORITHMS = {
-    "magnitude_sparsity": "issue: sparsity",
-    "rb_sparsity": "issue: sparsity",
-    "const_sparsity": "issue: sparsity",
-    "binarization": "issue: binarization",
-    "knowledge_distillation": "issue: distillation",
-    "filter_pruning": "issue: filter pruning",
     "experimental_quantization": "use 'quantization'",
     "bootstrapNAS": "issue: elastic supernets",
     "movement_sparsity": "not planned",

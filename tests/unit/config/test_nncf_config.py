@@ -49,8 +49,8 @@ BAD = [
     Bad("percentiles order", with_compression({"algorithm": "quantization", "initializer": {"range": {
         "type": "percentile", "params": {"min_percentile": 50, "max_percentile": 10}}}}),
         "compression.initializer.range.params.min_percentile: must be below max_percentile"),
-    Bad("planned algorithm", with_compression({"algorithm": "filter_pruning"}),
-        "compression.algorithm: 'filter_pruning' is a valid NNCF algorithm that netsculpt does not support yet",
+    Bad("planned algorithm", with_compression({"algorithm": "movement_sparsity"}),
+        "compression.algorithm: 'movement_sparsity' is a valid NNCF algorithm that netsculpt does not support yet",
         NotSupportedYetError),
     Bad("planned key", with_compression({"algorithm": "quantization", "initializer": {"precision": {"type": "hawq"}}}),
         "compression.initializer.precision: not supported yet", NotSupportedYetError),

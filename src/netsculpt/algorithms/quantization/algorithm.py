@@ -12,7 +12,7 @@ from torch import nn
 from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
-from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites
+from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites, unify_scales
 from netsculpt.config.quantization import QuantizationConfig, QuantizerOverride, RangeInitConfig
 from netsculpt.graph.hooks import attach_runtime
 from netsculpt.graph.scope import Scope, normalize_patterns
@@ -89,6 +89,10 @@ class QuantizationAlgorithm:
             quantize_inputs=cfg.quantize_inputs,
             quantize_outputs=cfg.quantize_outputs,
         )
+        if cfg.activations.unified_scale_ops:
+            sites = unify_scales(sites, cfg.activations.unified_scale_ops)
+        # The overflow fix targets x86 int8 kernels (AVX2/AVX-512 16-bit intermediate sums), as in NNCF.
+        cpu_like = ctx.config.target_device in ("ANY", "CPU", "CPU_SPR", "TRIAL")
         infos: list[QuantizerInfo] = []
         first_weight = True
         for w in sites.weights:
@@ -96,7 +100,7 @@ class QuantizationAlgorithm:
             mode = (ov.mode if ov and ov.mode else None) or cfg.mode_of("weights")
             bits = (ov.bits if ov and ov.bits else None) or cfg.weights.bits
             per_channel = ov.per_channel if ov and ov.per_channel is not None else cfg.weights.per_channel
-            half = bits == 8 and (
+            half = cpu_like and bits == 8 and (
                 cfg.overflow_fix == "enable" or (cfg.overflow_fix == "first_layer_only" and first_weight)
             )
             first_weight = False

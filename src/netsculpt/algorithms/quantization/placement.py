@@ -15,7 +15,7 @@ from typing import Literal
 
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
 
-__all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites"]
+__all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites", "unify_scales"]
 
 WEIGHTED = {
     "conv1d": 0,
@@ -192,3 +192,29 @@ def _union(groups: list[tuple[list[Point], set[str]]]) -> list[tuple[list[Point]
                 out[root][0].append(p)
             out[root][1].update(cons)
     return [out[r] for r in order]
+
+
+def unify_scales(plan: QuantizerPlan, groups: tuple[tuple[str, ...], ...]) -> QuantizerPlan:
+    """Merge activation sites of one ``unified_scale_ops`` group into one quantizer.
+
+    A pattern matches a site's producing module (``layer1.0.bn2``) or its op address (``<root>/relu_0``);
+    ``{re}`` patterns must match one of them fully.
+    """
+    import re
+
+    def hit(pattern: str, site: ActivationSite) -> bool:
+        names = [site.name] + ([site.scope] if site.scope else [])
+        if pattern.startswith("{re}"):
+            return any(re.fullmatch(pattern[4:], n) for n in names)
+        return pattern in names
+
+    acts = list(plan.activations)
+    for patterns in groups:
+        members = [a for a in acts if a.points[0][0] == "node" and any(hit(p, a) for p in patterns)]
+        if len(members) < 2:
+            continue
+        points = tuple(p for a in members for p in a.points)
+        consumers = tuple(sorted({c for a in members for c in a.consumers}))
+        merged = ActivationSite(points, members[0].scope, all(a.unsigned_hint for a in members), consumers)
+        acts = [merged if a is members[0] else a for a in acts if a is members[0] or a not in members]
+    return QuantizerPlan(plan.weights, tuple(acts))

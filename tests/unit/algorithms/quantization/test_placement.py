@@ -78,3 +78,15 @@ def test_unmatched_scope_is_an_error_and_the_model_is_untouched() -> None:
         )
     assert get_runtime(model) is None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_unified_scale_ops_share_one_quantizer_and_gpu_has_no_overflow_fix() -> None:
+    comp = {"algorithm": "quantization", "activations": {"unified_scale_ops": [["{re}.*relu_0", "bn2"]]}}
+    infos = _infos(seeded(TinyResNet()), comp, [1, 3, 8, 8])
+    shared = [i for i in infos.values() if len(i.points) > 1]  # type: ignore[attr-defined]
+    assert len(shared) == 1 and len(shared[0].points) == 2  # type: ignore[attr-defined]
+    ctrl, _ = create_compressed_model(
+        seeded(TinyResNet()),
+        {"input_info": {"sample_size": [1, 3, 8, 8]}, "target_device": "GPU", "compression": {"algorithm": "quantization"}},
+    )
+    assert {i.bits for i in ctrl.child_ctrls[0].infos} == {8}  # type: ignore[attr-defined]

@@ -1,0 +1,194 @@
+"""Channel bookkeeping for the dependency analysis: elements, union-find, and per-op channel mappings.
+
+Every channel *position* of every traced tensor is an *element*. Layers create elements for their output
+channels; ops that move channels (concat, chunk, flatten, permute...) map positions of their inputs to
+positions of their outputs; ops that tie channels together (a residual add, a per-channel gate, a depthwise
+conv, a BatchNorm) union elements. After the walk, each union-find class is one prunable *unit*: removing it
+removes every position it covers, in every layer, which is what makes physical removal exact.
+
+A class that touches anything whose channel mapping is not known (an op outside the tables below, a bare
+parameter, the model input or output) is *blocked* and never pruned. Nothing is assumed element-wise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["ChannelMap", "Elements", "Reason", "permute_axis", "reduce_axis", "reshape_map"]
+
+ReasonKind = Literal["unknown", "fixed", "config"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why elements are blocked: ``unknown`` (an op whose mapping is unknown: reported), ``fixed`` (model
+    input/output), ``config`` (scopes, prune_first_conv, prune_downsample_convs)."""
+
+    kind: ReasonKind
+    text: str
+    op: str = ""  # address of the op, for ``unknown``
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Which element sits at each position of a tensor's channel axis."""
+
+    axis: int
+    ids: tuple[int, ...]
+
+
+class Elements:
+    """Union-find over channel elements, with the reasons that block some of them."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self._notes: list[tuple[Sequence[int], Reason]] = []
+
+    def new(self, n: int, reason: Reason | None = None) -> tuple[int, ...]:
+        """``n`` fresh elements (blocked with ``reason`` when given)."""
+        start = len(self.parent)
+        self.parent.extend(range(start, start + n))
+        ids = tuple(range(start, start + n))
+        if reason is not None and n:
+            self._notes.append((ids, reason))
+        return ids
+
+    def find(self, x: int) -> int:
+        """Root of ``x`` (with path halving)."""
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        """Tie two elements: they are pruned together or not at all."""
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def union_all(self, xs: Sequence[int], ys: Sequence[int]) -> None:
+        """Position-wise union of two equally long id lists."""
+        for a, b in zip(xs, ys, strict=True):
+            self.union(a, b)
+
+    def block(self, ids: Sequence[int], reason: Reason) -> None:
+        """Never prune the classes of ``ids``."""
+        if ids:
+            self._notes.append((ids, reason))
+
+    def blocked(self) -> dict[int, list[Reason]]:
+        """Blocked roots and their reasons (call after the walk)."""
+        out: dict[int, list[Reason]] = {}
+        for ids, reason in self._notes:
+            for root in {self.find(i) for i in ids}:
+                reasons = out.setdefault(root, [])
+                if reason not in reasons:
+                    reasons.append(reason)
+        return out
+
+
+# ---- op tables: everything not listed is unknown and blocks the channels that reach it -----------------------
+#: Point-wise ops (unary or broadcasting n-ary): output channel c depends on input channel c only.
+ELEMENTWISE = frozenset(
+    """relu relu_ relu6 hardtanh hardtanh_ sigmoid sigmoid_ tanh tanh_ gelu silu silu_ hardswish hardswish_
+    hardsigmoid leaky_relu leaky_relu_ elu elu_ selu celu mish softplus logsigmoid softsign tanhshrink
+    dropout dropout_ dropout1d dropout2d dropout3d feature_dropout alpha_dropout contiguous clone detach to
+    float abs neg exp log sqrt rsqrt square sign clamp clamp_ clip sin cos erf reciprocal __neg__ __abs__
+    add add_ __add__ __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__ mul mul_ __mul__ __imul__ __rmul__
+    div div_ __truediv__ __itruediv__ __rtruediv__ true_divide maximum minimum where pow __pow__ addcmul""".split()
+)
+#: Ops that keep channels but change other dims (pooling, resizing, spatial padding): arg 0 only.
+CHANNEL_KEEPING = frozenset(
+    """max_pool1d max_pool2d max_pool3d avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d
+    adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d lp_pool1d lp_pool2d
+    max_pool2d_with_indices interpolate upsample upsample_nearest upsample_bilinear pad expand expand_as
+    type_as""".split()
+)
+RESHAPES = frozenset("view reshape flatten squeeze squeeze_ unsqueeze unsqueeze_ view_as reshape_as".split())
+PERMUTES = frozenset("permute transpose transpose_ t swapaxes".split())
+REDUCTIONS = frozenset("mean sum amax amin std var logsumexp".split())
+CONCATS = frozenset("cat concat concatenate".split())
+SPLITS = frozenset("split split_with_sizes tensor_split unsafe_split".split())
+CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
+CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+NORMS = frozenset({"batch_norm", "instance_norm"})
+NORM_MODULES = frozenset(
+    "BatchNorm1d BatchNorm2d BatchNorm3d SyncBatchNorm InstanceNorm1d InstanceNorm2d InstanceNorm3d".split()
+)
+
+
+def reshape_map(in_shape: Sequence[int], out_shape: Sequence[int], m: ChannelMap) -> ChannelMap | None:
+    """Channel map through a view/reshape/flatten/(un)squeeze, or ``None`` when channels are split or mixed.
+
+    The channel axis may keep its size or be merged with the dims right after it (``flatten(1)`` before a
+    Linear: each channel then covers ``H*W`` consecutive positions). Splitting the channel axis (channel
+    shuffle's ``view(N, g, C/g, H, W)``) is not a known mapping.
+    """
+    axis, c = m.axis, in_shape[m.axis]
+    prefix = math.prod(in_shape[:axis])
+    acc = 1
+    for b, size in enumerate(out_shape):
+        if acc == prefix and size >= c and c > 0 and size % c == 0:
+            inner = size // c
+            run = 1
+            for k in range(axis + 1, len(in_shape) + 1):
+                if run == inner:
+                    return ChannelMap(b, tuple(i for i in m.ids for _ in range(inner)))
+                if k < len(in_shape):
+                    run *= in_shape[k]
+            return None
+        acc *= size
+        if acc > prefix:
+            return None
+    return None
+
+
+def permute_axis(op: str, scalars: Sequence[Any], in_shape: Sequence[int], out_shape: Sequence[int], axis: int) -> int | None:
+    """New channel axis after permute/transpose, or ``None`` when the dims cannot be read from the trace."""
+    n = len(in_shape)
+    if op == "t":
+        dims = list(range(n))[::-1]
+    elif op == "permute":
+        raw = scalars[0] if len(scalars) == 1 and isinstance(scalars[0], tuple) else scalars
+        if len(raw) != n or not all(isinstance(d, int) for d in raw):
+            return None
+        dims = [d % n for d in raw]
+    else:
+        if len(scalars) < 2 or not all(isinstance(d, int) for d in scalars[:2]):
+            return None
+        d0, d1 = scalars[0] % n, scalars[1] % n
+        dims = list(range(n))
+        dims[d0], dims[d1] = d1, d0
+    if [in_shape[d] for d in dims] != list(out_shape):
+        return None
+    return dims.index(axis)
+
+
+def reduce_axis(scalars: Sequence[Any], in_shape: Sequence[int], out_shape: Sequence[int], axis: int) -> int | None:
+    """New channel axis after a reduction over other dims, or ``None`` when the channel axis is reduced."""
+    n = len(in_shape)
+    raw = scalars[0] if scalars else None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        dims: set[int] | None = {raw % n}
+    elif isinstance(raw, tuple) and raw and all(isinstance(d, int) for d in raw):
+        dims = {d % n for d in raw}
+    else:
+        dims = None
+    if dims is None:  # dims passed as keywords (not traced): infer them from the shapes when unambiguous
+        if len(out_shape) == n:
+            return axis if out_shape[axis] == in_shape[axis] and in_shape[axis] > 1 else None
+        found = {e.index(axis) if axis in e else None for e in _embeddings(in_shape, out_shape)}
+        return found.pop() if len(found) == 1 else None
+    if axis in dims:
+        return None
+    return axis if len(out_shape) == n else axis - sum(d < axis for d in dims)
+
+
+def _embeddings(big: Sequence[int], small: Sequence[int]) -> list[tuple[int, ...]]:
+    """Every way ``small`` is ``big`` with some dims removed (index of each kept dim)."""
+    return [c for c in itertools.combinations(range(len(big)), len(small)) if all(big[i] == s for i, s in zip(c, small))]

@@ -1,0 +1,158 @@
+"""The ``filter_pruning`` algorithm: check (dependency groups, scopes, refusals) then apply (masks)."""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar, Literal
+
+from torch import nn
+
+from netsculpt.algorithms.base import BuildContext, register_algorithm
+from netsculpt.algorithms.pruning._channels import Reason
+from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph, build_groups
+from netsculpt.algorithms.pruning.part import ChannelMask, FilterPruningPart, mask_key
+from netsculpt.algorithms.pruning.selection import Selector
+from netsculpt.algorithms.pruning.surgery import get_surgery
+from netsculpt.config.pruning import FilterPruningConfig
+from netsculpt.errors import NotSupportedYetError, UnsupportedModelError
+from netsculpt.graph.hooks import attach_runtime
+from netsculpt.graph.scope import Scope, normalize_patterns
+from netsculpt.graph.trace import format_address
+from netsculpt.init_args import BNAdaptationInitArgs
+from netsculpt.metrics.macs import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS, count_macs
+
+__all__ = ["FilterPruningAlgorithm"]
+
+logger = logging.getLogger(__name__)
+PRIORITY = 20  # pruning masks: after sparsity masks (10), before binarization (50) and quantizers (100)
+_FILTER_OPS = CONV_OPS | CONV_TRANSPOSE_OPS | LINEAR_OPS
+
+
+def _excluder(cfg: FilterPruningConfig, scope: Scope) -> object:
+    p = cfg.params
+
+    def exclude(spec: LayerSpec) -> Reason | None:
+        if spec.role in FILTER_ROLES and spec.name not in scope:
+            return Reason("config", "outside target_scopes or in ignored_scopes")
+        if spec.role == "norm" and scope.is_ignored(spec.name):
+            return Reason("config", "in ignored_scopes")
+        if spec.role == "conv" and spec.first and not p.prune_first_conv:
+            return Reason("config", "first convolution (prune_first_conv is false)")
+        if spec.role == "conv" and spec.strided and not p.prune_downsample_convs:
+            return Reason("config", "stride > 1 (prune_downsample_convs is false)")
+        return None
+
+    return exclude
+
+
+@register_algorithm("filter_pruning")
+class FilterPruningAlgorithm:
+    """Structured filter pruning with physical removal at strip; see ALGORITHMS.md §8.5."""
+
+    name: ClassVar[str] = "filter_pruning"
+    kind: ClassVar[Literal["structural", "mask", "quant"]] = "structural"
+
+    def check(self, cfg: FilterPruningConfig, ctx: BuildContext) -> PruningGraph:
+        """Compute the channel dependency groups; refuse targeted layers that cannot be pruned exactly."""
+        if cfg.params.interlayer_ranking_type == "learned_ranking":
+            raise NotSupportedYetError(
+                "compression.params.interlayer_ranking_type: 'learned_ranking' (LeGR) is not supported yet; "
+                "use 'unweighted_ranking'"
+            )
+        graph = ctx.graph
+        scope = Scope(
+            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where="filter_pruning"
+        )
+        filters = sorted({n.scope for n in graph.nodes if n.op in _FILTER_OPS and n.scope})
+        if cfg.validate_scopes:
+            scope.validate(graph.module_names(), filters)
+        pg = build_groups(graph, _excluder(cfg, scope))  # type: ignore[arg-type]
+        blocked = {
+            name: [r for r in reasons if r.kind == "unknown"]
+            for name, reasons in pg.unprunable.items()
+            if any(r.kind == "unknown" for r in reasons)
+        }
+        if blocked:
+            text = "; ".join(
+                f"{name} (through {', '.join(sorted({r.text + ' at ' + r.op for r in rs}))})"
+                for name, rs in sorted(blocked.items())
+            )
+            targeted = [n for n in blocked if cfg.target_scopes and Scope([], normalize_patterns(cfg.target_scopes))
+                        .__contains__(n)]
+            if targeted:
+                raise UnsupportedModelError(
+                    f"filter_pruning: target_scopes ask to prune {', '.join(targeted)}, but their channels flow "
+                    f"through ops whose channel mapping is unknown: {text}. Remove them from target_scopes"
+                )
+            logger.warning(
+                "filter_pruning: %d layers left unpruned because their channels flow through ops whose channel "
+                "mapping is unknown: %s",
+                len(blocked),
+                text,
+            )
+        return pg
+
+    def apply(self, model: nn.Module, cfg: FilterPruningConfig, plan: PruningGraph, ctx: BuildContext) -> FilterPruningPart:
+        """Add position masks on every sliced parameter and set the initial level."""
+        mods = dict(model.named_modules())
+        missing = [f"{n} ({type(mods[n]).__name__})" for n in plan.layers if get_surgery(mods[n]) is None]
+        if missing:
+            raise UnsupportedModelError(
+                f"filter_pruning: no channel surgery for {', '.join(missing)}; register one with "
+                "netsculpt.algorithms.pruning.register_surgery or put them in ignored_scopes"
+            )
+        params = {n: p.numel() for n, p in model.named_parameters() if not n.startswith("_netsculpt.")}
+        report = count_macs(model, ctx.example_inputs, ctx.example_kwargs, graph=ctx.graph)
+        node_macs = []
+        for node in ctx.graph.nodes:
+            macs = report.per_op.get(format_address(node.address))
+            if macs is not None:
+                layer = node.scope if node.op in _FILTER_OPS and node.scope in plan.layers else ""
+                node_macs.append((layer, macs))
+        rt = attach_runtime(model)
+        for name, spec in plan.layers.items():
+            _add_masks(rt, spec)
+        selector = Selector(
+            plan,
+            node_macs,
+            sum(params.values()),
+            params,
+            round_to=cfg.params.round_to,
+            all_weights=cfg.params.all_weights,
+        )
+        part = FilterPruningPart(model, cfg, plan, rt, selector, ctx.example_inputs, ctx.example_kwargs)
+        if ctx.resume_state is not None:
+            part.set_level(float(ctx.resume_state.get("level", cfg.pruning_init)), reselect=False)
+            return part
+        part.set_level(cfg.pruning_init)
+        bn_num = cfg.initializer.batchnorm_adaptation.num_bn_adaptation_samples
+        if cfg.pruning_init > 0 and bn_num > 0 and ctx.config.has_extra_struct(BNAdaptationInitArgs):
+            from netsculpt.algorithms.quantization.init import adapt_batchnorm
+
+            loader = ctx.config.get_extra_struct(BNAdaptationInitArgs).data_loader
+            adapt_batchnorm(model, loader, bn_num, ctx.device)
+        return part
+
+
+def _add_masks(rt: object, spec: LayerSpec) -> None:
+    from netsculpt.graph.hooks import HookRuntime
+
+    assert isinstance(rt, HookRuntime)
+    if spec.role == "norm":
+        # F.batch_norm/group_norm pass weight and bias as keywords, which op-argument hooks cannot reach;
+        # masking the norm's output along channels zeroes the same channels as zeroing its weight and bias
+        key = rt.add_op(mask_key(spec.name, "out"), ChannelMask(spec.out_size, 1))
+        for address, _ in spec.uses:
+            rt.hook_output(address, key, PRIORITY)
+        return
+    out_dim = 1 if spec.role == "conv_transpose" else 0
+    out_key = rt.add_op(mask_key(spec.name, "out"), ChannelMask(spec.out_size, out_dim))
+    in_key = None
+    if spec.role in FILTER_ROLES:
+        period = spec.in_size // spec.groups if spec.groups > 1 else 0
+        in_key = rt.add_op(mask_key(spec.name, "in"), ChannelMask(spec.in_size, 1 - out_dim, period))
+    for address, uses in spec.uses:
+        for pname, arg in uses:
+            rt.hook_arg(address, arg, out_key, PRIORITY)
+            if pname == "weight" and in_key is not None and not spec.depthwise:
+                rt.hook_arg(address, arg, in_key, PRIORITY)

@@ -1,0 +1,281 @@
+"""The filter-pruning part of the controller: masks during fine-tuning, physical removal at strip."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from netsculpt.algorithms.base import CompressionStage
+from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph
+from netsculpt.algorithms.pruning.importance import filter_scores
+from netsculpt.algorithms.pruning.schedule import PruningScheduler
+from netsculpt.algorithms.pruning.selection import Cost, Selector
+from netsculpt.algorithms.pruning.surgery import get_surgery
+from netsculpt.config.pruning import FilterPruningConfig
+from netsculpt.errors import UnsupportedModelError
+from netsculpt.graph.hooks import HookRuntime, get_runtime
+
+__all__ = ["ChannelMask", "FilterPruningPart", "mask_key"]
+
+logger = logging.getLogger(__name__)
+_QUANT_PARAMS = ("scale", "input_low", "input_range")
+
+
+def mask_key(layer: str, side: str) -> str:
+    """Runtime key of a layer's output (``out``) or input (``in``) position mask."""
+    return f"p:{layer.replace('.', ':')}:{side}"
+
+
+class ChannelMask(nn.Module):
+    """A 0/1 mask over a layer's channel positions, multiplied into a weight (along ``dim``) or a bias.
+
+    ``period`` > 0: grouped conv input masks, where weight column ``k`` serves position ``k`` of every group.
+    """
+
+    mask: torch.Tensor
+
+    def __init__(self, size: int, dim: int, period: int = 0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.period = period
+        self.register_buffer("mask", torch.ones(size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.mask[: self.period] if self.period else self.mask
+        d = self.dim if x.dim() > 1 else 0
+        shape = [1] * x.dim()
+        shape[d] = -1
+        return x * m.reshape(shape).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"size={self.mask.numel()}, dim={self.dim}, kept={int(self.mask.sum())}"
+
+
+class FilterPruningPart:
+    """Controller part of ``filter_pruning``."""
+
+    name = "filter_pruning"
+    kind: ClassVar[str] = "structural"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: FilterPruningConfig,
+        pg: PruningGraph,
+        rt: HookRuntime,
+        selector: Selector,
+        example_inputs: tuple[Any, ...],
+        example_kwargs: dict[str, Any],
+    ) -> None:
+        self.cfg = cfg
+        self.pg = pg
+        self.selector = selector
+        self._model = model
+        self._rt = rt
+        self._example = (example_inputs, example_kwargs)
+        p = cfg.params
+        self.flops_mode = p.flops_mode
+        self._level = 0.0
+        self._rate = 0.0
+        self.last_strip_error = 0.0
+        self.scheduler = PruningScheduler(
+            p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self.set_level
+        )
+
+    # ---- level and masks -------------------------------------------------------------------------
+    @property
+    def compression_rate(self) -> float:
+        """The current level: fraction of FLOPs removed with ``pruning_flops_target``, else of filters."""
+        return self._level
+
+    @compression_rate.setter
+    def compression_rate(self, value: float) -> None:
+        self.set_level(float(value))
+
+    @property
+    def filter_rate(self) -> float:
+        """Per-group fraction of units pruned by the current masks."""
+        return self._rate
+
+    def set_level(self, level: float, reselect: bool = True) -> None:
+        """Rank filters on the current weights and mask the lowest ones at ``level``."""
+        self._level = level
+        if not reselect:
+            return
+        self.selector.set_scores(self._unit_scores())
+        self._rate = self.selector.rate_for_flops(level) if self.flops_mode else level
+        self._write_masks(self.selector.select(self._rate))
+        logger.debug("filter_pruning: level %.4f (filter rate %.4f)", level, self._rate)
+
+    def _unit_scores(self) -> list[torch.Tensor]:
+        mods = dict(self._model.named_modules())
+        layer_scores: dict[str, torch.Tensor] = {}
+        for g in self.pg.groups:
+            for name in g.layers:
+                if name not in layer_scores:
+                    spec = self.pg.layers[name]
+                    weight = mods[name].weight  # type: ignore[union-attr]
+                    s = filter_scores(weight, self.cfg.params.filter_importance, 1 if spec.role == "conv_transpose" else 0)
+                    layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
+        out = []
+        for g in self.pg.groups:
+            scores = torch.zeros(len(g.units))
+            for i, u in enumerate(g.units):
+                scores[i] = sum(float(layer_scores[n][list(p)].sum()) for n, p in u.out if n in layer_scores)
+            out.append(scores)
+        return out
+
+    def _write_masks(self, pruned: list[list[int]]) -> None:
+        masks = {k: torch.ones_like(m.mask) for k, m in self._masks(self._rt).items()}
+        for g, idx in zip(self.pg.groups, pruned, strict=True):
+            for u in idx:
+                for name, pos in g.units[u].out:
+                    masks[mask_key(name, "out")][list(pos)] = 0.0
+                for name, pos in g.units[u].inp:
+                    masks[mask_key(name, "in")][list(pos)] = 0.0
+        for key, mod in self._masks(self._rt).items():
+            mod.mask.copy_(masks[key])
+
+    def _masks(self, rt: HookRuntime) -> dict[str, ChannelMask]:
+        out: dict[str, ChannelMask] = {}
+        for name, spec in self.pg.layers.items():
+            for side in ("out", "in") if spec.role in FILTER_ROLES else ("out",):
+                mod = rt.ops[mask_key(name, side)] if mask_key(name, side) in rt.ops else None
+                if isinstance(mod, ChannelMask):
+                    out[mask_key(name, side)] = mod
+        return out
+
+    # ---- controller protocol ---------------------------------------------------------------------
+    def loss(self) -> torch.Tensor | None:
+        """Filter pruning adds no loss term."""
+        return None
+
+    def compression_stage(self) -> CompressionStage:
+        """FULLY once the level reaches the target."""
+        if self._level <= 0:
+            return CompressionStage.UNCOMPRESSED
+        if self._level >= self.cfg.params.target - 1e-9:
+            return CompressionStage.FULLY_COMPRESSED
+        return CompressionStage.PARTIALLY_COMPRESSED
+
+    def cost(self) -> Cost:
+        """MACs and parameters of the model the current masks describe."""
+        return self.selector.cost(self.selector.select(self._rate))
+
+    def statistics(self) -> dict[str, Any]:
+        """Level, FLOPs and parameters before/after, remaining channels per layer."""
+        c = self.cost()
+        kept = {
+            name: int(m.mask.sum())
+            for name, spec in self.pg.layers.items()
+            if spec.role in FILTER_ROLES and isinstance(m := self._rt.ops[mask_key(name, "out")], ChannelMask)
+        }
+        return {
+            "pruning_level": self._level,
+            "filter_pruning_rate": self._rate,
+            "flops_before": 2 * c.base_macs,
+            "flops_after": 2 * c.macs,
+            "flops_removed": c.flops_removed,
+            "params_before": c.base_params,
+            "params_after": c.params,
+            "num_groups": len(self.pg.groups),
+            "num_unprunable_layers": len(self.pg.unprunable),
+            "remaining_channels": kept,
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        """Layout (layers, groups) so resume can check it rebuilds the same masks; masks live in the state_dict."""
+        return {"layers": sorted(self.pg.layers), "num_groups": len(self.pg.groups), "level": self._level}
+
+    # ---- strip -----------------------------------------------------------------------------------
+    def strip(self, model: nn.Module) -> None:
+        """Physically remove the masked channels of ``model`` (convs, norms, linears, per-channel quantizers)."""
+        rt = get_runtime(model)
+        if rt is None:
+            return
+        masks = self._masks(rt)
+        mods = dict(model.named_modules())
+        before = _run(model, self._example)
+        removed = 0
+        for name, spec in self.pg.layers.items():
+            module = mods[name]
+            surgery = get_surgery(module)
+            assert surgery is not None  # checked in apply
+            out_keep = masks[mask_key(name, "out")].mask.bool()
+            if not bool(out_keep.all()):
+                keep = torch.nonzero(out_keep).flatten()
+                surgery.prune_out(module, keep)
+                _slice_quantizers(rt, name, spec, keep)
+                removed += spec.out_size - int(keep.numel())
+            if spec.role in FILTER_ROLES:
+                in_keep = masks[mask_key(name, "in")].mask.bool()
+                if spec.depthwise:  # input channel g owns outputs [g*m, (g+1)*m)
+                    in_keep = out_keep.reshape(spec.in_size, -1).any(dim=1)
+                if not bool(in_keep.all()):
+                    surgery.prune_in(module, torch.nonzero(in_keep).flatten())
+        _drop_ops(rt, set(masks))
+        logger.info("filter_pruning: removed %d channels from %d layers", removed, len(self.pg.layers))
+        self.last_strip_error = _compare(model, self._example, before)
+
+
+def _drop_ops(rt: HookRuntime, keys: set[str]) -> None:
+    """Remove masks from every hook chain and from the runtime (weights are already sliced), so later
+    passes (BN folding) see only the quantizers."""
+    for table in (rt.pre_hooks, rt.post_hooks):
+        for address in list(table):
+            for slot in list(table[address]):
+                chain = [(prio, k) for prio, k in table[address][slot] if k not in keys]
+                if chain:
+                    table[address][slot] = chain
+                else:
+                    del table[address][slot]
+            if not table[address]:
+                del table[address]
+    for key in keys:
+        del rt.ops[key]
+
+
+def _compare(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]], before: torch.Tensor) -> float:
+    """Relative difference between the masked outputs and the physically pruned model's (warns above 1e-5)."""
+    try:
+        after = _run(model, example)
+    except RuntimeError as err:
+        raise UnsupportedModelError(
+            f"filter_pruning: the pruned model fails on its example inputs ({err}); forward() probably uses a "
+            "fixed channel count (view/reshape/split with numbers). Put those layers in ignored_scopes"
+        ) from err
+    if before.shape != after.shape:
+        raise UnsupportedModelError(
+            f"filter_pruning: the pruned model's output shape {tuple(after.shape)} differs from "
+            f"{tuple(before.shape)}; forward() probably reshapes with fixed sizes. Put those layers in ignored_scopes"
+        )
+    err = float((after - before).norm() / before.norm().clamp_min(1e-12))
+    if err > 1e-5:
+        logger.warning("filter_pruning: pruned model differs from the masked one by %.2e (relative)", err)
+    return err
+
+
+def _run(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(*example[0], **example[1])
+    finally:
+        model.train(was)
+    flat = out if isinstance(out, torch.Tensor) else torch.cat([t.flatten() for t in out if isinstance(t, torch.Tensor)])
+    return flat.detach().float()
+
+
+def _slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Tensor) -> None:
+    """Per-channel weight quantizers follow the filters they scale."""
+    q = rt.ops[f"w:{name}.weight".replace(".", ":")] if f"w:{name}.weight".replace(".", ":") in rt.ops else None
+    if q is None or not getattr(q, "per_channel", False):
+        return
+    for pname in _QUANT_PARAMS:
+        p = getattr(q, pname, None)
+        if isinstance(p, nn.Parameter) and p.dim() == 1 and p.numel() == spec.out_size:
+            setattr(q, pname, nn.Parameter(p.detach()[keep.to(p.device)].clone(), requires_grad=p.requires_grad))

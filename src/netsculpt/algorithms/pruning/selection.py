@@ -1,0 +1,145 @@
+"""Which units to prune at a level, and what that does to FLOPs and parameters (no tensors touched)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph
+
+__all__ = ["Cost", "Selector", "kept_count"]
+
+
+def kept_count(n: int, rate: float, round_to: int = 1) -> int:
+    """Units kept of ``n`` at ``rate`` (NNCF: ``int(n·rate)`` pruned); with ``round_to``, the nearest multiple
+    of it (never 0, never more than ``n``); groups narrower than ``round_to`` are left whole."""
+    if rate <= 0:
+        return n
+    kept = n - int(n * rate + 1e-9)
+    if round_to > 1:
+        if n < round_to:
+            return n
+        kept = max(round_to, round(kept / round_to) * round_to)
+    return max(1, min(n, kept))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Per-sample MACs and parameters of a selection, next to the unpruned model's."""
+
+    macs: int
+    base_macs: int
+    params: int
+    base_params: int
+
+    @property
+    def flops_removed(self) -> float:
+        """Fraction of FLOPs removed."""
+        return 1.0 - self.macs / self.base_macs if self.base_macs else 0.0
+
+
+class Selector:
+    """Ranks units (per group, or globally with ``all_weights``) and prices selections."""
+
+    def __init__(
+        self,
+        pg: PruningGraph,
+        node_macs: Sequence[tuple[str, int]],
+        params: int,
+        param_numel: dict[str, int],
+        *,
+        round_to: int = 1,
+        all_weights: bool = False,
+    ) -> None:
+        self.pg = pg
+        self.node_macs = list(node_macs)  # (layer name or "", per-sample MACs) of every counted op
+        self.base_params = params
+        self.param_numel = param_numel
+        self.round_to = round_to
+        self.all_weights = all_weights
+        self.order: list[list[int]] = [list(range(len(g.units))) for g in pg.groups]
+        self.scores: list[torch.Tensor] = [torch.zeros(len(g.units)) for g in pg.groups]
+
+    def set_scores(self, scores: list[torch.Tensor]) -> None:
+        """Unit scores per group (smallest pruned first); ties keep the lower position."""
+        self.scores = scores
+        self.order = [torch.sort(s, stable=True).indices.tolist() for s in scores]
+
+    def counts(self, rate: float) -> list[int]:
+        """Units pruned per group at ``rate``."""
+        if not self.all_weights:
+            return [len(o) - kept_count(len(o), rate, self.round_to) for o in self.order]
+        flat = sorted(
+            (float(s), gi, rank)
+            for gi, (o, sc) in enumerate(zip(self.order, self.scores, strict=True))
+            for rank, s in enumerate(sc[o].tolist())
+        )
+        budget = int(len(flat) * rate + 1e-9)
+        counts = [0] * len(self.order)
+        for _, gi, _ in flat[:budget]:
+            counts[gi] += 1
+        out = []
+        for gi, o in enumerate(self.order):
+            n = len(o)
+            out.append(n - kept_count(n, counts[gi] / n if n else 0.0, self.round_to))
+        return out
+
+    def select(self, rate: float) -> list[list[int]]:
+        """Pruned unit indices per group at ``rate``."""
+        return [o[:k] for o, k in zip(self.order, self.counts(rate), strict=True)]
+
+    def removed(self, pruned: list[list[int]]) -> tuple[dict[str, int], dict[str, int]]:
+        """Positions removed per layer on the output and input axes."""
+        out: dict[str, int] = {}
+        inp: dict[str, int] = {}
+        for g, idx in zip(self.pg.groups, pruned, strict=True):
+            for u in idx:
+                unit = g.units[u]
+                for name, pos in unit.out:
+                    out[name] = out.get(name, 0) + len(pos)
+                for name, pos in unit.inp:
+                    inp[name] = inp.get(name, 0) + len(pos)
+        return out, inp
+
+    def _fractions(self, spec: LayerSpec, out: dict[str, int], inp: dict[str, int]) -> tuple[float, float]:
+        fo = 1.0 - out.get(spec.name, 0) / spec.out_size if spec.out_size else 1.0
+        fi = 1.0
+        if spec.role in FILTER_ROLES and not spec.depthwise and spec.in_size:
+            fi = 1.0 - inp.get(spec.name, 0) / spec.in_size
+        return fo, fi
+
+    def cost(self, pruned: list[list[int]]) -> Cost:
+        """MACs and parameters after removing ``pruned``."""
+        out, inp = self.removed(pruned)
+        frac = {n: self._fractions(s, out, inp) for n, s in self.pg.layers.items()}
+        base = sum(m for _, m in self.node_macs)
+        macs = 0.0
+        for layer, m in self.node_macs:
+            fo, fi = frac.get(layer, (1.0, 1.0))
+            macs += m * fo * fi
+        params = self.base_params
+        for name, (fo, fi) in frac.items():
+            w = self.param_numel.get(f"{name}.weight", 0)
+            b = self.param_numel.get(f"{name}.bias", 0)
+            params -= w + b - round(w * fo * fi) - round(b * fo)
+        return Cost(int(round(macs)), base, int(params), self.base_params)
+
+    def rate_for_flops(self, target: float) -> float:
+        """Smallest filter rate whose selection removes at least ``target`` of the FLOPs (or the max reachable)."""
+        if target <= 0:
+            return 0.0
+        lo, hi = 0.0, 1.0 - 1e-6
+        if self.cost(self.select(hi)).flops_removed < target:
+            return hi
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if self.cost(self.select(mid)).flops_removed >= target:
+                hi = mid
+            else:
+                lo = mid
+            if math.isclose(lo, hi, abs_tol=1e-7):
+                break
+        return hi

@@ -1,0 +1,135 @@
+"""Channel surgery: slice a module in place, keyed by module type (Torch-Pruning's four-method contract).
+
+Each entry knows how to keep a subset of a module's output positions (``prune_out``) and input positions
+(``prune_in``) and how many there are (``out_channels`` / ``in_channels``). Register your own module with
+``register_surgery(MyLayer, ChannelSurgery(...))``; lookup walks the class's MRO, so subclasses of
+``nn.Conv2d`` use the conv entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["ChannelSurgery", "get_surgery", "register_surgery"]
+
+Keep = torch.Tensor  # 1-D long tensor of kept positions, ascending
+
+
+@dataclass(frozen=True)
+class ChannelSurgery:
+    """How to slice one module type."""
+
+    prune_out: Callable[[nn.Module, Keep], None]
+    prune_in: Callable[[nn.Module, Keep], None]
+    out_channels: Callable[[nn.Module], int]
+    in_channels: Callable[[nn.Module], int]
+
+
+_SURGERY: dict[type[nn.Module], ChannelSurgery] = {}
+
+
+def register_surgery(module_type: type[nn.Module], surgery: ChannelSurgery) -> None:
+    """Bind ``surgery`` to ``module_type`` (and its subclasses)."""
+    _SURGERY[module_type] = surgery
+
+
+def get_surgery(module: nn.Module) -> ChannelSurgery | None:
+    """The entry for ``module``'s class or its nearest registered base, else ``None``."""
+    for cls in type(module).__mro__:
+        if cls in _SURGERY:
+            return _SURGERY[cls]
+    return None
+
+
+def _slice(module: nn.Module, name: str, keep: Keep, dim: int) -> None:
+    t = getattr(module, name, None)
+    if t is None:
+        return
+    new = torch.index_select(t.detach(), dim, keep.to(t.device)).clone()
+    if isinstance(t, nn.Parameter):
+        setattr(module, name, nn.Parameter(new, requires_grad=t.requires_grad))
+    else:
+        module.register_buffer(name, new)
+
+
+# ---- convolutions -----------------------------------------------------------------------------------
+def _conv_out(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.modules.conv._ConvNd)
+    transposed = m.transposed
+    _slice(m, "weight", keep, 1 if transposed else 0)
+    _slice(m, "bias", keep, 0)
+    m.out_channels = int(keep.numel())
+
+
+def _conv_in(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.modules.conv._ConvNd)
+    old = m.in_channels
+    if m.transposed:
+        _slice(m, "weight", keep, 0)
+    elif m.groups == 1:
+        _slice(m, "weight", keep, 1)
+    elif old // m.groups == 1:  # depthwise: one group per kept input channel
+        m.groups = int(keep.numel())
+    else:  # grouped: pruning ties position k of every group, so one column index per kept k
+        per = old // m.groups
+        cols = torch.unique(keep % per)
+        if cols.numel() * m.groups != keep.numel():
+            raise RuntimeError(f"grouped conv: uneven input pruning across {m.groups} groups")
+        _slice(m, "weight", cols, 1)
+    m.in_channels = int(keep.numel())
+
+
+# ---- linear -----------------------------------------------------------------------------------------
+def _linear_out(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.Linear)
+    _slice(m, "weight", keep, 0)
+    _slice(m, "bias", keep, 0)
+    m.out_features = int(keep.numel())
+
+
+def _linear_in(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.Linear)
+    _slice(m, "weight", keep, 1)
+    m.in_features = int(keep.numel())
+
+
+# ---- norms ------------------------------------------------------------------------------------------
+def _norm_out(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.modules.batchnorm._NormBase)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        _slice(m, name, keep, 0)
+    m.num_features = int(keep.numel())
+
+
+def _group_norm_out(m: nn.Module, keep: Keep) -> None:
+    assert isinstance(m, nn.GroupNorm)
+    per = m.num_channels // m.num_groups
+    _slice(m, "weight", keep, 0)
+    _slice(m, "bias", keep, 0)
+    m.num_channels = int(keep.numel())
+    m.num_groups = m.num_channels // per  # whole groups are removed (see groups.py)
+
+
+def _no_in(m: nn.Module, keep: Keep) -> None:
+    del m, keep
+
+
+register_surgery(
+    nn.modules.conv._ConvNd,
+    ChannelSurgery(_conv_out, _conv_in, lambda m: int(m.out_channels), lambda m: int(m.in_channels)),
+)
+register_surgery(
+    nn.Linear, ChannelSurgery(_linear_out, _linear_in, lambda m: int(m.out_features), lambda m: int(m.in_features))
+)
+register_surgery(
+    nn.modules.batchnorm._NormBase,
+    ChannelSurgery(_norm_out, _no_in, lambda m: int(m.num_features), lambda m: int(m.num_features)),
+)
+register_surgery(
+    nn.GroupNorm,
+    ChannelSurgery(_group_norm_out, _no_in, lambda m: int(m.num_channels), lambda m: int(m.num_channels)),
+)
