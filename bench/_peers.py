@@ -129,15 +129,27 @@ def _nncf_create(model: ModelLike, config_dict: dict, init_loader: Any, clock: s
     from nncf.torch import create_compressed_model, register_default_init_args
 
     module = _materialize(model)
+    config_dict = dict(config_dict)
+    # NNCF writes original_graph.dot / compressed_graph.dot and debug logs into log_dir (default:
+    # the cwd, i.e. the repo root); keep them out of the tree.
+    config_dict.setdefault("log_dir", str(_nncf_log_dir()))
     timer = _timer(clock)
     t0 = timer()
     config = NNCFConfig.from_dict(config_dict)
     if init_loader is not None:
         config = register_default_init_args(config, _as_init_loader(init_loader), device="cpu")
-    ctrl, wrapped = create_compressed_model(module, config)
+    ctrl, wrapped = create_compressed_model(module, config, dump_graphs=False)
     seconds = timer() - t0
     log.info("NNCF %s wrap: %.2f s (%s)", [a.get("algorithm") for a in _algos(config_dict)], seconds, clock)
     return ctrl, wrapped, seconds
+
+
+def _nncf_log_dir() -> Path:
+    import tempfile
+
+    d = Path(tempfile.gettempdir()) / "netsculpt-bench-nncf"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def _algos(config_dict: dict) -> list[dict]:

@@ -5,13 +5,13 @@ A stack is rejected here, with the model untouched, when two algorithms cannot s
 HookRuntime priorities (masks 10/20, binarization 50, quantization 100).
 
 What an algorithm changes is read from its plan: a plan may expose ``touched_layers() -> {layer FQN: what}``;
-quantization's plan is read through its quantizer sites; any other plan falls back to every conv/linear
-layer inside the config's ``ignored_scopes`` / ``target_scopes``.
+quantization's plan is read through its quantizer sites and filter pruning's through its sliced layers; any
+other plan falls back to every conv/linear layer inside the config's ``ignored_scopes`` / ``target_scopes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from netsculpt.errors import ConfigError
@@ -30,13 +30,6 @@ def _always(reason: str) -> Rule:
     return lambda a, b: reason
 
 
-def _dorefa_with_pruning(a: Any, b: Any) -> str | None:
-    binar = a if getattr(a, "algorithm", "") == "binarization" else b
-    if getattr(binar, "mode", "xnor") == "dorefa":
-        return "a pruned filter (all zeros) binarizes to -scale with DoReFa's per-tensor scale, undoing the pruning"
-    return None  # XNOR: a zero filter has scale mean|0| = 0 and stays zero
-
-
 #: Pairs of algorithms that cannot act on the same layer, with the reason shown to the user.
 CONFLICTS: dict[frozenset[str], Rule] = {
     frozenset({"binarization", "quantization"}): _always(
@@ -48,8 +41,16 @@ CONFLICTS: dict[frozenset[str], Rule] = {
         )
         for s in _SPARSITY
     },
-    frozenset({"binarization", "filter_pruning"}): _dorefa_with_pruning,
+    frozenset({"binarization", "filter_pruning"}): _always(
+        "pruning slices channels out at strip, but the input binarizer's per-channel thresholds and the "
+        "binary weights' scales were learned over the full layer"
+    ),
 }
+
+
+def _pruning_layers(plan: Any) -> dict[str, str] | None:
+    layers = getattr(plan, "layers", None)  # every module whose channels are sliced (filters or inputs)
+    return {name: "channels" for name in layers} if isinstance(layers, Mapping) else None
 
 
 def _quantization_layers(plan: Any) -> dict[str, str] | None:
@@ -72,10 +73,10 @@ def touched_layers(name: str, cfg: Any, plan: Any, graph: ModelGraph) -> dict[st
     fn = getattr(plan, "touched_layers", None)
     if callable(fn):
         return dict(fn())
-    if name == "quantization":
-        layers = _quantization_layers(plan)
-        if layers is not None:
-            return layers
+    reader = {"quantization": _quantization_layers, "filter_pruning": _pruning_layers}.get(name)
+    layers = reader(plan) if reader is not None else None
+    if layers is not None:
+        return layers
     scope = Scope(
         normalize_patterns(getattr(cfg, "ignored_scopes", None)),
         normalize_patterns(getattr(cfg, "target_scopes", None)),

@@ -230,9 +230,9 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         comp_check = check_onnx(comp_onnx, ctrl.strip(do_copy=True), (check_batch,))
     torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()},
                out / "compressed.pt")
-    for side, res in (("FP32", fp32_check), ("compressed", comp_check)):
-        echo(f"ONNX Runtime vs PyTorch, {side}: max |diff| {res.max_abs_diff:.3g}, "
-             f"top-1 agreement {100 * res.top1_agreement:.2f} % on {check_batch.shape[0]} test images")
+    for side, chk in (("FP32", fp32_check), ("compressed", comp_check)):
+        echo(f"ONNX Runtime vs PyTorch, {side}: max |diff| {chk.max_abs_diff:.3g}, "
+             f"top-1 agreement {100 * chk.top1_agreement:.2f} % on {check_batch.shape[0]} test images")
     echo(f"measuring ONNX Runtime latency ({opts.threads} threads, batch {' and '.join(map(str, LATENCY_BATCHES))})...")
     latency: dict[str, dict[str, Any]] = {"fp32": {}, "compressed": {}}
     with phase("latency"):

@@ -11,6 +11,7 @@ from netsculpt.config.registry import register_config
 __all__ = [
     "BatchnormAdaptationConfig",
     "PercentileParams",
+    "PrecisionInitConfig",
     "QuantInitializerConfig",
     "QuantizationConfig",
     "QuantizerGroupConfig",
@@ -61,6 +62,53 @@ class BatchnormAdaptationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PrecisionInitConfig:
+    """``initializer.precision``: bits per layer chosen by HAWQ-v2, given by hand, or drawn at random.
+
+    ``bitwidth_per_scope`` lists ``[bits, scope]`` pairs as NNCF writes them; scopes are module FQNs, parameter
+    names or activation quantizer names (``{re}`` regexes allowed). ``seed`` (netsculpt only) seeds ``random``.
+    """
+
+    type: Literal["hawq", "manual", "random", "autoq"] = config_field(doc="How bits are chosen.")
+    bits: tuple[int, ...] = config_field((2, 4, 8), doc="Candidate weight bits (NNCF docs recommend [4, 8]).")
+    compression_ratio: float = config_field(
+        1.5, doc="Minimal INT8 bit-complexity / chosen bit-complexity (all 8-bit: 1.0, all 4-bit: 2.0).", min=0.0
+    )
+    num_data_points: int = config_field(100, doc="Samples used for the Hessian traces.", min=1)
+    iter_number: int = config_field(200, doc="Maximal Hutchinson iterations.", min=1)
+    tolerance: float = config_field(1e-4, doc="Relative change of the summed traces that stops iterating.", min=0.0)
+    bitwidth_assignment_mode: Literal["strict", "liberal"] = config_field(
+        "liberal", doc="strict: one bit width per group of quantizers feeding the same layers."
+    )
+    traces_per_layer_path: str | None = config_field(None, doc="JSON of traces per weight to reuse (skips HAWQ).")
+    dump_init_precision_data: bool = config_field(False, doc="Write traces and the chosen bits to log_dir.")
+    bitwidth_per_scope: tuple[tuple[int | str, ...], ...] | None = config_field(
+        None, doc="manual: [[bits, scope], ...]."
+    )
+    seed: int = config_field(0, doc="random: seed of the draw (netsculpt extension).")
+    eval_subset_ratio: float | None = config_field(None, not_supported="AutoQ is not planned")
+    warmup_iter_number: int | None = config_field(None, not_supported="AutoQ is not planned")
+
+    def __post_init__(self) -> None:
+        if self.type == "autoq":
+            raise FieldCheckError(
+                "type",
+                "'autoq' (reinforcement-learning search) is not supported; got 'autoq'. "
+                "Use 'hawq', 'manual' or 'random'",
+            )
+        if not self.bits or any(not 2 <= b <= 8 for b in self.bits):
+            raise FieldCheckError("bits", f"must be a non-empty list of bit widths in [2, 8]; got {list(self.bits)}")
+        if self.type == "manual" and not self.bitwidth_per_scope:
+            raise FieldCheckError("bitwidth_per_scope", "type 'manual' needs a list of [bits, scope] pairs; got none")
+        for i, pair in enumerate(self.bitwidth_per_scope or ()):
+            ok = len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], str) and 2 <= pair[0] <= 8
+            if not ok:
+                raise FieldCheckError(
+                    f"bitwidth_per_scope[{i}]", f"expected [bits in 2..8, scope string]; got {list(pair)}"
+                )
+
+
+@dataclass(frozen=True, kw_only=True)
 class QuantInitializerConfig:
     """``initializer`` section of the quantization algorithm."""
 
@@ -70,8 +118,8 @@ class QuantInitializerConfig:
     batchnorm_adaptation: BatchnormAdaptationConfig = field(
         default_factory=BatchnormAdaptationConfig, metadata={"doc": "BatchNorm statistics re-estimation."}
     )
-    precision: dict[str, object] | None = config_field(
-        None, doc="Mixed-precision initialisation.", not_supported="HAWQ/manual precision init is planned"
+    precision: PrecisionInitConfig | None = config_field(
+        None, doc="Mixed-precision initialisation (HAWQ-v2, manual or random bits per layer)."
     )
 
 

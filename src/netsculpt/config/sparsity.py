@@ -69,13 +69,6 @@ class SparsityScheduleParams:
             raise FieldCheckError(
                 "multistep_steps", f"must be non-negative and strictly increasing; got {list(steps)}"
             )
-        if self.sparsity_freeze_epoch < self.sparsity_target_epoch:
-            logger.warning(
-                "sparsity: sparsity_freeze_epoch (%d) is before sparsity_target_epoch (%d); the level stops at "
-                "the value it has at the freeze epoch",
-                self.sparsity_freeze_epoch,
-                self.sparsity_target_epoch,
-            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,10 +97,20 @@ class SparsityInitializerConfig:
     )
 
 
-def _check_init(init: float, params: SparsityScheduleParams) -> None:
-    if params.schedule in ("polynomial", "exponential", "adaptive") and init > params.sparsity_target:  # type: ignore[attr-defined]
+def _check_init(init: float, params: MagnitudeSparsityParams | RBSparsityParams) -> None:
+    if params.schedule == "multistep":
+        return
+    if init > params.sparsity_target:
         raise FieldCheckError(
             "sparsity_init", f"must not exceed params.sparsity_target ({params.sparsity_target}); got {init}"
+        )
+    ramps = params.schedule != "adaptive" and init < params.sparsity_target
+    if ramps and params.sparsity_freeze_epoch < params.sparsity_target_epoch:
+        logger.warning(
+            "sparsity: sparsity_freeze_epoch (%d) is before sparsity_target_epoch (%d); the level stops at the "
+            "value it has at the freeze epoch",
+            params.sparsity_freeze_epoch,
+            params.sparsity_target_epoch,
         )
 
 

@@ -54,19 +54,34 @@ def test_nncf_resnet18_xnor_recipe_parses() -> None:
 @pytest.mark.parametrize(
     ("comp", "message", "error"),
     [
-        ({"mode": "XNOR"}, "compression.mode: must be one of ['xnor', 'dorefa']; got str 'XNOR'. Did you mean 'xnor'?",
-         ConfigError),
-        ({"params": {"activations_quant_start_epoch": -1}},
-         "compression.params.activations_quant_start_epoch: must be in [0, inf]; got int -1", ConfigError),
-        ({"params": {"lr_poly_drop_duration_epochs": 0}},
-         "compression.params.lr_poly_drop_duration_epochs: must be in [1, inf]", ConfigError),
-        ({"params": {"weights_quant_start_epoch": 1.5}},
-         "compression.params.weights_quant_start_epoch: expected an integer", ConfigError),
+        (
+            {"mode": "XNOR"},
+            "compression.mode: must be one of ['xnor', 'dorefa']; got str 'XNOR'. Did you mean 'xnor'?",
+            ConfigError,
+        ),
+        (
+            {"params": {"activations_quant_start_epoch": -1}},
+            "compression.params.activations_quant_start_epoch: must be in [0, inf]; got int -1",
+            ConfigError,
+        ),
+        (
+            {"params": {"lr_poly_drop_duration_epochs": 0}},
+            "compression.params.lr_poly_drop_duration_epochs: must be in [1, inf]",
+            ConfigError,
+        ),
+        (
+            {"params": {"weights_quant_start_epoch": 1.5}},
+            "compression.params.weights_quant_start_epoch: expected an integer",
+            ConfigError,
+        ),
         ({"params": {"base_lr": -0.1}}, "compression.params.base_lr: must be in [0.0, inf]", ConfigError),
         ({"params": {"weight_quant_start_epoch": 2}}, "Did you mean 'weights_quant_start_epoch'?", ConfigError),
         ({"ignored_scope": ["conv1"]}, "Did you mean 'ignored_scopes'?", ConfigError),
-        ({"compression_lr_multiplier": 2.0}, "compression.compression_lr_multiplier: not supported yet",
-         NotSupportedYetError),
+        (
+            {"compression_lr_multiplier": 2.0},
+            "compression.compression_lr_multiplier: not supported yet",
+            NotSupportedYetError,
+        ),
     ],
     ids=lambda v: str(v)[:40],
 )

@@ -52,8 +52,8 @@ BAD = [
     Bad("planned algorithm", with_compression({"algorithm": "movement_sparsity"}),
         "compression.algorithm: 'movement_sparsity' is a valid NNCF algorithm that netsculpt does not support yet",
         NotSupportedYetError),
-    Bad("planned key", with_compression({"algorithm": "quantization", "initializer": {"precision": {"type": "hawq"}}}),
-        "compression.initializer.precision: not supported yet", NotSupportedYetError),
+    Bad("planned key", with_compression({"algorithm": "quantization", "compression_lr_multiplier": 2.0}),
+        "compression.compression_lr_multiplier: not supported yet", NotSupportedYetError),
     Bad("per-channel activations", with_compression({"algorithm": "quantization", "activations": {"per_channel": True}}),
         "compression.activations.per_channel: true is not supported"),
     Bad("sample_size type", {"input_info": {"sample_size": "1x3"}}, "input_info.sample_size: expected a list; got str"),
@@ -143,6 +143,7 @@ def test_integral_floats_are_ints_and_dict_behaviour() -> None:
 def test_schema_covers_every_quantization_key() -> None:
     schema = config_schema()
     comp = schema["properties"]["compression"]["anyOf"][0]
+    comp = next(s for s in comp.get("oneOf", [comp]) if s["properties"]["algorithm"].get("default") == "quantization")
     props = comp["properties"]
     for key in ("initializer", "weights", "activations", "quantize_inputs", "scope_overrides", "params", "overflow_fix"):
         assert key in props, key

@@ -95,30 +95,131 @@ class Elements:
 # ---- op tables: everything not listed is unknown and blocks the channels that reach it -----------------------
 #: Point-wise ops (unary or broadcasting n-ary): output channel c depends on input channel c only.
 ELEMENTWISE = frozenset(
-    """relu relu_ relu6 hardtanh hardtanh_ sigmoid sigmoid_ tanh tanh_ gelu silu silu_ hardswish hardswish_
-    hardsigmoid leaky_relu leaky_relu_ elu elu_ selu celu mish softplus logsigmoid softsign tanhshrink
-    dropout dropout_ dropout1d dropout2d dropout3d feature_dropout alpha_dropout contiguous clone detach to
-    float abs neg exp log sqrt rsqrt square sign clamp clamp_ clip sin cos erf reciprocal __neg__ __abs__
-    add add_ __add__ __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__ mul mul_ __mul__ __imul__ __rmul__
-    div div_ __truediv__ __itruediv__ __rtruediv__ true_divide maximum minimum where pow __pow__ addcmul""".split()
+    [
+        "relu",
+        "relu_",
+        "relu6",
+        "hardtanh",
+        "hardtanh_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "gelu",
+        "silu",
+        "silu_",
+        "hardswish",
+        "hardswish_",
+        "hardsigmoid",
+        "leaky_relu",
+        "leaky_relu_",
+        "elu",
+        "elu_",
+        "selu",
+        "celu",
+        "mish",
+        "softplus",
+        "logsigmoid",
+        "softsign",
+        "tanhshrink",
+        "dropout",
+        "dropout_",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "feature_dropout",
+        "alpha_dropout",
+        "contiguous",
+        "clone",
+        "detach",
+        "to",
+        "float",
+        "abs",
+        "neg",
+        "exp",
+        "log",
+        "sqrt",
+        "rsqrt",
+        "square",
+        "sign",
+        "clamp",
+        "clamp_",
+        "clip",
+        "sin",
+        "cos",
+        "erf",
+        "reciprocal",
+        "__neg__",
+        "__abs__",
+        "add",
+        "add_",
+        "__add__",
+        "__iadd__",
+        "__radd__",
+        "sub",
+        "sub_",
+        "__sub__",
+        "__isub__",
+        "__rsub__",
+        "mul",
+        "mul_",
+        "__mul__",
+        "__imul__",
+        "__rmul__",
+        "div",
+        "div_",
+        "__truediv__",
+        "__itruediv__",
+        "__rtruediv__",
+        "true_divide",
+        "maximum",
+        "minimum",
+        "where",
+        "pow",
+        "__pow__",
+        "addcmul",
+    ]
 )
 #: Ops that keep channels but change other dims (pooling, resizing, spatial padding): arg 0 only.
 CHANNEL_KEEPING = frozenset(
-    """max_pool1d max_pool2d max_pool3d avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d
-    adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d lp_pool1d lp_pool2d
-    max_pool2d_with_indices interpolate upsample upsample_nearest upsample_bilinear pad expand expand_as
-    type_as""".split()
+    [
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "adaptive_max_pool3d",
+        "lp_pool1d",
+        "lp_pool2d",
+        "max_pool2d_with_indices",
+        "interpolate",
+        "upsample",
+        "upsample_nearest",
+        "upsample_bilinear",
+        "pad",
+        "expand",
+        "expand_as",
+        "type_as",
+    ]
 )
-RESHAPES = frozenset("view reshape flatten squeeze squeeze_ unsqueeze unsqueeze_ view_as reshape_as".split())
-PERMUTES = frozenset("permute transpose transpose_ t swapaxes".split())
-REDUCTIONS = frozenset("mean sum amax amin std var logsumexp".split())
-CONCATS = frozenset("cat concat concatenate".split())
-SPLITS = frozenset("split split_with_sizes tensor_split unsafe_split".split())
+RESHAPES = frozenset(
+    ["view", "reshape", "flatten", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "view_as", "reshape_as"]
+)
+PERMUTES = frozenset(["permute", "transpose", "transpose_", "t", "swapaxes"])
+REDUCTIONS = frozenset(["mean", "sum", "amax", "amin", "std", "var", "logsumexp"])
+CONCATS = frozenset(["cat", "concat", "concatenate"])
+SPLITS = frozenset(["split", "split_with_sizes", "tensor_split", "unsafe_split"])
 CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
 CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
 NORMS = frozenset({"batch_norm", "instance_norm"})
 NORM_MODULES = frozenset(
-    "BatchNorm1d BatchNorm2d BatchNorm3d SyncBatchNorm InstanceNorm1d InstanceNorm2d InstanceNorm3d".split()
+    ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
 )
 
 
@@ -148,7 +249,9 @@ def reshape_map(in_shape: Sequence[int], out_shape: Sequence[int], m: ChannelMap
     return None
 
 
-def permute_axis(op: str, scalars: Sequence[Any], in_shape: Sequence[int], out_shape: Sequence[int], axis: int) -> int | None:
+def permute_axis(
+    op: str, scalars: Sequence[Any], in_shape: Sequence[int], out_shape: Sequence[int], axis: int
+) -> int | None:
     """New channel axis after permute/transpose, or ``None`` when the dims cannot be read from the trace."""
     n = len(in_shape)
     if op == "t":
@@ -191,4 +294,6 @@ def reduce_axis(scalars: Sequence[Any], in_shape: Sequence[int], out_shape: Sequ
 
 def _embeddings(big: Sequence[int], small: Sequence[int]) -> list[tuple[int, ...]]:
     """Every way ``small`` is ``big`` with some dims removed (index of each kept dim)."""
-    return [c for c in itertools.combinations(range(len(big)), len(small)) if all(big[i] == s for i, s in zip(c, small))]
+    return [
+        c for c in itertools.combinations(range(len(big)), len(small)) if all(big[i] == s for i, s in zip(c, small))
+    ]

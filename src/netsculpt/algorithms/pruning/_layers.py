@@ -73,9 +73,7 @@ def add_layer_use(w: _Walker, node: Node) -> None:
             w.el.block(lb.out_ids, w.origin[(node.id, 0)])
         return
     if lb is None:
-        lb = LayerBuild(
-            node.scope, role, w.g.module_types.get(node.scope, ""), w.el.new(c_out), w.el.new(c_in), groups
-        )
+        lb = LayerBuild(node.scope, role, w.g.module_types.get(node.scope, ""), w.el.new(c_out), w.el.new(c_in), groups)
         w.layers[node.scope] = lb
         if groups > 1:
             _tie_groups(w, lb)

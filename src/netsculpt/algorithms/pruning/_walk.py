@@ -86,9 +86,9 @@ class _Walker:
     def run(self) -> None:
         for node in self.g.nodes:
             ins = [r for r in node.inputs if r.kind in ("node", "input")]
-            if any(r.kind == "input" or (int(r.ref), r.out_index) in self.from_input for r in ins):
-                if node.op not in ch.CONVS | ch.CONV_TRANSPOSES | {"linear"}:
-                    self.from_input.update((node.id, j) for j in range(len(node.output_shapes)))
+            reads_input = any(r.kind == "input" or (int(r.ref), r.out_index) in self.from_input for r in ins)
+            if reads_input and node.op not in ch.CONVS | ch.CONV_TRANSPOSES | {"linear"}:
+                self.from_input.update((node.id, j) for j in range(len(node.output_shapes)))
             self.visit(node)
         fixed = Reason("fixed", "model output")
         outputs = set()
@@ -102,14 +102,14 @@ class _Walker:
             used = any(r.out_index == j for _, r in self.g.consumers(nid))
             if not used and (nid, j) not in outputs:
                 node = self.g.node(nid)
-                self.el.block(m.ids, Reason("unknown", "output not consumed by traced ops", format_address(node.address)))
+                self.el.block(
+                    m.ids, Reason("unknown", "output not consumed by traced ops", format_address(node.address))
+                )
 
     def visit(self, node: Node) -> None:  # noqa: C901 - one branch per op family
         op = node.op
         tensors = [r for r in node.inputs if r.kind in ("node", "input", "param", "const")]
-        if not any(self.cmap(r) is not None for r in tensors) and op not in ch.CONVS | ch.CONV_TRANSPOSES | {
-            "linear"
-        }:
+        if not any(self.cmap(r) is not None for r in tensors) and op not in ch.CONVS | ch.CONV_TRANSPOSES | {"linear"}:
             # nothing tracked flows in: the output is untracked (params are checked where they meet channels)
             self.origin.update({(node.id, j): self._untracked_origin(node) for j in range(len(node.output_shapes))})
             return
@@ -200,7 +200,11 @@ class _Walker:
             m = self.cmap(r)
             off = len(out) - len(shape)
             am = ChannelMap(m.axis + off, m.ids) if m is not None else None
-            if am is not None and (am.axis < 0 or out[am.axis] != len(am.ids)):
+            if am is not None and am.axis >= 0 and len(am.ids) == 1 and out[am.axis] > 1:
+                # a one-channel map broadcast over all channels (spatial attention): it cannot lose its channel
+                self.el.block(am.ids, Reason("fixed", "one channel broadcast over many"))
+                am = None
+            elif am is not None and (am.axis < 0 or out[am.axis] != len(am.ids)):
                 self.unknown(node, tensors, "broadcast across channels")
                 return
             if am is not None and base is None:

@@ -77,8 +77,11 @@ class FilterPruningAlgorithm:
                 f"{name} (through {', '.join(sorted({r.text + ' at ' + r.op for r in rs}))})"
                 for name, rs in sorted(blocked.items())
             )
-            targeted = [n for n in blocked if cfg.target_scopes and Scope([], normalize_patterns(cfg.target_scopes))
-                        .__contains__(n)]
+            targeted = [
+                n
+                for n in blocked
+                if cfg.target_scopes and Scope([], normalize_patterns(cfg.target_scopes)).__contains__(n)
+            ]
             if targeted:
                 raise UnsupportedModelError(
                     f"filter_pruning: target_scopes ask to prune {', '.join(targeted)}, but their channels flow "
@@ -92,7 +95,9 @@ class FilterPruningAlgorithm:
             )
         return pg
 
-    def apply(self, model: nn.Module, cfg: FilterPruningConfig, plan: PruningGraph, ctx: BuildContext) -> FilterPruningPart:
+    def apply(
+        self, model: nn.Module, cfg: FilterPruningConfig, plan: PruningGraph, ctx: BuildContext
+    ) -> FilterPruningPart:
         """Add position masks on every sliced parameter and set the initial level."""
         mods = dict(model.named_modules())
         missing = [f"{n} ({type(mods[n]).__name__})" for n in plan.layers if get_surgery(mods[n]) is None]
@@ -110,7 +115,7 @@ class FilterPruningAlgorithm:
                 layer = node.scope if node.op in _FILTER_OPS and node.scope in plan.layers else ""
                 node_macs.append((layer, macs))
         rt = attach_runtime(model)
-        for name, spec in plan.layers.items():
+        for spec in plan.layers.values():
             _add_masks(rt, spec)
         selector = Selector(
             plan,

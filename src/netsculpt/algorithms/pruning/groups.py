@@ -90,7 +90,14 @@ class PruningGraph:
 
 def _spec(lb: LayerBuild) -> LayerSpec:
     return LayerSpec(
-        lb.name, lb.role, lb.module_type, len(lb.out_ids), len(lb.in_ids), lb.groups, tuple(lb.uses), lb.first,
+        lb.name,
+        lb.role,
+        lb.module_type,
+        len(lb.out_ids),
+        len(lb.in_ids),
+        lb.groups,
+        tuple(lb.uses),
+        lb.first,
         lb.strided,
     )
 

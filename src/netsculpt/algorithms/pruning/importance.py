@@ -10,7 +10,8 @@ __all__ = ["IMPORTANCE", "filter_scores"]
 
 
 def _flat(weight: torch.Tensor, out_dim: int) -> torch.Tensor:
-    return weight.detach().transpose(0, out_dim).reshape(weight.shape[out_dim], -1).float()
+    w: torch.Tensor = weight.detach().transpose(0, out_dim).reshape(weight.shape[out_dim], -1).float()
+    return w
 
 
 def _l1(w: torch.Tensor) -> torch.Tensor:
@@ -18,7 +19,8 @@ def _l1(w: torch.Tensor) -> torch.Tensor:
 
 
 def _l2(w: torch.Tensor) -> torch.Tensor:
-    return w.norm(p=2, dim=1)
+    out: torch.Tensor = torch.linalg.vector_norm(w, ord=2, dim=1)
+    return out
 
 
 def _geometric_median(w: torch.Tensor) -> torch.Tensor:

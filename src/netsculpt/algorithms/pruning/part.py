@@ -81,6 +81,7 @@ class FilterPruningPart:
         self._level = 0.0
         self._rate = 0.0
         self.last_strip_error = 0.0
+        self._pruned: list[list[int]] = [[] for _ in pg.groups]
         self.scheduler = PruningScheduler(
             p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self.set_level
         )
@@ -97,17 +98,20 @@ class FilterPruningPart:
 
     @property
     def filter_rate(self) -> float:
-        """Per-group fraction of units pruned by the current masks."""
+        """Fraction of prunable units removed by the current masks."""
         return self._rate
 
     def set_level(self, level: float, reselect: bool = True) -> None:
         """Rank filters on the current weights and mask the lowest ones at ``level``."""
         self._level = level
+        self.scheduler.current_level = level
         if not reselect:
             return
         self.selector.set_scores(self._unit_scores())
-        self._rate = self.selector.rate_for_flops(level) if self.flops_mode else level
-        self._write_masks(self.selector.select(self._rate))
+        self._pruned = self.selector.select_flops(level) if self.flops_mode else self.selector.select(level)
+        total = sum(len(g.units) for g in self.pg.groups)
+        self._rate = sum(len(p) for p in self._pruned) / total if total else 0.0
+        self._write_masks(self._pruned)
         logger.debug("filter_pruning: level %.4f (filter rate %.4f)", level, self._rate)
 
     def _unit_scores(self) -> list[torch.Tensor]:
@@ -118,7 +122,9 @@ class FilterPruningPart:
                 if name not in layer_scores:
                     spec = self.pg.layers[name]
                     weight = mods[name].weight  # type: ignore[union-attr]
-                    s = filter_scores(weight, self.cfg.params.filter_importance, 1 if spec.role == "conv_transpose" else 0)
+                    s = filter_scores(
+                        weight, self.cfg.params.filter_importance, 1 if spec.role == "conv_transpose" else 0
+                    )
                     layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
         out = []
         for g in self.pg.groups:
@@ -141,9 +147,10 @@ class FilterPruningPart:
 
     def _masks(self, rt: HookRuntime) -> dict[str, ChannelMask]:
         out: dict[str, ChannelMask] = {}
+        ops = dict(rt.ops.items())
         for name, spec in self.pg.layers.items():
             for side in ("out", "in") if spec.role in FILTER_ROLES else ("out",):
-                mod = rt.ops[mask_key(name, side)] if mask_key(name, side) in rt.ops else None
+                mod = ops.get(mask_key(name, side))
                 if isinstance(mod, ChannelMask):
                     out[mask_key(name, side)] = mod
         return out
@@ -163,7 +170,7 @@ class FilterPruningPart:
 
     def cost(self) -> Cost:
         """MACs and parameters of the model the current masks describe."""
-        return self.selector.cost(self.selector.select(self._rate))
+        return self.selector.cost(self._pruned)
 
     def statistics(self) -> dict[str, Any]:
         """Level, FLOPs and parameters before/after, remaining channels per layer."""
@@ -252,10 +259,10 @@ def _compare(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]], 
             f"filter_pruning: the pruned model's output shape {tuple(after.shape)} differs from "
             f"{tuple(before.shape)}; forward() probably reshapes with fixed sizes. Put those layers in ignored_scopes"
         )
-    err = float((after - before).norm() / before.norm().clamp_min(1e-12))
-    if err > 1e-5:
-        logger.warning("filter_pruning: pruned model differs from the masked one by %.2e (relative)", err)
-    return err
+    diff = float((after - before).norm() / before.norm().clamp_min(1e-12))
+    if diff > 1e-5:
+        logger.warning("filter_pruning: pruned model differs from the masked one by %.2e (relative)", diff)
+    return diff
 
 
 def _run(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> torch.Tensor:
@@ -266,13 +273,15 @@ def _run(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> t
             out = model(*example[0], **example[1])
     finally:
         model.train(was)
-    flat = out if isinstance(out, torch.Tensor) else torch.cat([t.flatten() for t in out if isinstance(t, torch.Tensor)])
+    flat = (
+        out if isinstance(out, torch.Tensor) else torch.cat([t.flatten() for t in out if isinstance(t, torch.Tensor)])
+    )
     return flat.detach().float()
 
 
 def _slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Tensor) -> None:
     """Per-channel weight quantizers follow the filters they scale."""
-    q = rt.ops[f"w:{name}.weight".replace(".", ":")] if f"w:{name}.weight".replace(".", ":") in rt.ops else None
+    q = dict(rt.ops.items()).get(f"w:{name}.weight".replace(".", ":"))
     if q is None or not getattr(q, "per_channel", False):
         return
     for pname in _QUANT_PARAMS:

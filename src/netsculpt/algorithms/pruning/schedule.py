@@ -43,7 +43,7 @@ def level_at(epoch: int, schedule: str, p_init: float, target: float, steps: int
             return target
         d0, dt = 1.0 - p_init, 1.0 - target
         density = d0 * (dt / d0) ** (min(e, steps - 1) / (steps - 1))
-        return min(1.0 - density, target)
+        return float(min(1.0 - density, target))
     a, b, k = exponential_with_bias_coeffs(p_init, target, steps)
     return min(a * math.exp(-k * min(e, steps - 1)) + b, target)
 

@@ -79,8 +79,12 @@ class Selector:
         )
         budget = int(len(flat) * rate + 1e-9)
         counts = [0] * len(self.order)
-        for _, gi, _ in flat[:budget]:
-            counts[gi] += 1
+        for _, gi, _ in flat:  # lowest scores first; every group keeps at least one unit
+            if budget <= 0:
+                break
+            if counts[gi] < len(self.order[gi]) - 1:
+                counts[gi] += 1
+                budget -= 1
         out = []
         for gi, o in enumerate(self.order):
             n = len(o)
@@ -127,13 +131,11 @@ class Selector:
             params -= w + b - round(w * fo * fi) - round(b * fo)
         return Cost(int(round(macs)), base, int(params), self.base_params)
 
-    def rate_for_flops(self, target: float) -> float:
-        """Smallest filter rate whose selection removes at least ``target`` of the FLOPs (or the max reachable)."""
-        if target <= 0:
-            return 0.0
+    def _bracket(self, target: float) -> tuple[float, float]:
+        """Rates just below and at the smallest uniform rate removing ``target`` of the FLOPs."""
         lo, hi = 0.0, 1.0 - 1e-6
         if self.cost(self.select(hi)).flops_removed < target:
-            return hi
+            return hi, hi
         for _ in range(40):
             mid = (lo + hi) / 2
             if self.cost(self.select(mid)).flops_removed >= target:
@@ -142,4 +144,25 @@ class Selector:
                 lo = mid
             if math.isclose(lo, hi, abs_tol=1e-7):
                 break
-        return hi
+        return lo, hi
+
+    def select_flops(self, target: float) -> list[list[int]]:
+        """Pruned units per group removing at least ``target`` of the FLOPs, overshooting by one channel step
+        at most: the uniform rate just below the target, plus the least important next steps one at a time."""
+        if target <= 0:
+            return [[] for _ in self.order]
+        lo, hi = self._bracket(target)
+        counts, top = self.counts(lo), self.counts(hi)
+        step = max(1, self.round_to)
+        blocks = []
+        for gi, (a, b) in enumerate(zip(counts, top, strict=True)):
+            for start in range(a, b, step):
+                idx = self.order[gi][start : min(b, start + step)]
+                blocks.append((float(self.scores[gi][idx].mean()), gi, start, len(idx)))
+        blocks.sort()
+        for _, gi, _, size in blocks:
+            pruned = [o[:k] for o, k in zip(self.order, counts, strict=True)]
+            if self.cost(pruned).flops_removed >= target:
+                return pruned
+            counts[gi] += size
+        return [o[:k] for o, k in zip(self.order, counts, strict=True)]

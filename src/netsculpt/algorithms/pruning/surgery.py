@@ -118,18 +118,18 @@ def _no_in(m: nn.Module, keep: Keep) -> None:
     del m, keep
 
 
+def _attr(name: str) -> Callable[[nn.Module], int]:
+    def get(m: nn.Module) -> int:
+        return int(getattr(m, name))
+
+    return get
+
+
 register_surgery(
-    nn.modules.conv._ConvNd,
-    ChannelSurgery(_conv_out, _conv_in, lambda m: int(m.out_channels), lambda m: int(m.in_channels)),
+    nn.modules.conv._ConvNd, ChannelSurgery(_conv_out, _conv_in, _attr("out_channels"), _attr("in_channels"))
 )
+register_surgery(nn.Linear, ChannelSurgery(_linear_out, _linear_in, _attr("out_features"), _attr("in_features")))
 register_surgery(
-    nn.Linear, ChannelSurgery(_linear_out, _linear_in, lambda m: int(m.out_features), lambda m: int(m.in_features))
+    nn.modules.batchnorm._NormBase, ChannelSurgery(_norm_out, _no_in, _attr("num_features"), _attr("num_features"))
 )
-register_surgery(
-    nn.modules.batchnorm._NormBase,
-    ChannelSurgery(_norm_out, _no_in, lambda m: int(m.num_features), lambda m: int(m.num_features)),
-)
-register_surgery(
-    nn.GroupNorm,
-    ChannelSurgery(_group_norm_out, _no_in, lambda m: int(m.num_channels), lambda m: int(m.num_channels)),
-)
+register_surgery(nn.GroupNorm, ChannelSurgery(_group_norm_out, _no_in, _attr("num_channels"), _attr("num_channels")))

@@ -13,6 +13,7 @@ from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
 from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites, unify_scales
+from netsculpt.algorithms.quantization.precision import init_precision
 from netsculpt.config.quantization import QuantizationConfig, QuantizerOverride, RangeInitConfig
 from netsculpt.graph.hooks import attach_runtime
 from netsculpt.graph.scope import Scope, normalize_patterns
@@ -155,6 +156,8 @@ class QuantizationAlgorithm:
 
     def apply(self, model: nn.Module, cfg: QuantizationConfig, plan: _Planned, ctx: BuildContext) -> QuantizationPart:
         """Insert quantizers; initialise ranges and adapt BN unless resuming."""
+        if cfg.initializer.precision is not None:  # mixed precision rewrites the planned bits (weights untouched)
+            plan = _Planned(plan.sites, init_precision(model, cfg, plan.infos, ctx))
         rt = attach_runtime(model)
         saved = {q["key"]: q for q in (ctx.resume_state or {}).get("quantizers", [])}
         params = dict(model.named_parameters())

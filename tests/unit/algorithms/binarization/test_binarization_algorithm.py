@@ -54,7 +54,9 @@ def test_scope_that_matches_nothing_and_model_without_conv2d_are_errors() -> Non
         create_compressed_model(seeded(TinyResNet()), _config(ignored_scopes=["stemm"]))
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
     with pytest.raises(UnsupportedModelError, match="no Conv2d layer to binarize"):
-        create_compressed_model(mlp, {"input_info": {"sample_size": [1, 3, 2, 2]}, "compression": {"algorithm": "binarization"}})
+        create_compressed_model(
+            mlp, {"input_info": {"sample_size": [1, 3, 2, 2]}, "compression": {"algorithm": "binarization"}}
+        )
 
 
 @pytest.mark.parametrize("mode", ["xnor", "dorefa"])
@@ -68,8 +70,14 @@ def test_binarized_forward_matches_hand_written_reference(mode: str) -> None:
             return self.conv(x)
 
     model = seeded(OneConv())
-    cfg = {"input_info": {"sample_size": SIZE}, "compression": {"algorithm": "binarization", "mode": mode,
-           "params": {"activations_quant_start_epoch": 0, "weights_quant_start_epoch": 0}}}
+    cfg = {
+        "input_info": {"sample_size": SIZE},
+        "compression": {
+            "algorithm": "binarization",
+            "mode": mode,
+            "params": {"activations_quant_start_epoch": 0, "weights_quant_start_epoch": 0},
+        },
+    }
     w, b = model.conv.weight.detach().clone(), model.conv.bias.detach().clone()  # type: ignore[union-attr]
     ctrl, model = create_compressed_model(model, cfg)
     ctrl.scheduler.epoch_step()
@@ -119,8 +127,10 @@ def test_staged_schedule_per_epoch_with_lr_drop_and_weight_decay() -> None:
     seen = []
     for epoch in range(6):
         ctrl.scheduler.epoch_step()
-        flags = ({bool(m.enabled) for k, m in rt.ops.items() if k.startswith("ba:")},
-                 {bool(m.enabled) for k, m in rt.ops.items() if k.startswith("bw:")})
+        flags = (
+            {bool(m.enabled) for k, m in rt.ops.items() if k.startswith("ba:")},
+            {bool(m.enabled) for k, m in rt.ops.items() if k.startswith("bw:")},
+        )
         seen.append((*flags, ctrl.compression_stage()))
         assert opt.param_groups[0]["weight_decay"] == (0.0 if epoch >= 4 else pytest.approx(1e-3))
         for k in range(steps):
@@ -155,8 +165,9 @@ def test_shared_conv_gets_one_binarizer_hooked_at_every_call() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.conv(F.relu(self.conv(x)))
 
-    _, model = create_compressed_model(seeded(Reuse()), {"input_info": {"sample_size": [1, 4, 6, 6]},
-                                                         "compression": {"algorithm": "binarization"}})
+    _, model = create_compressed_model(
+        seeded(Reuse()), {"input_info": {"sample_size": [1, 4, 6, 6]}, "compression": {"algorithm": "binarization"}}
+    )
     rt = get_runtime(model)
     assert rt is not None and sorted(rt.ops) == ["ba:conv", "bw:conv"]
     assert set(rt.pre_hooks) == {("conv", "conv2d", 0), ("conv", "conv2d", 1)}
@@ -167,10 +178,17 @@ def test_strip_bakes_binary_weights_and_onnx_runtime_matches(tmp_path: Path) -> 
     import onnx
     import onnxruntime as ort
 
-    ctrl, model = create_compressed_model(seeded(TinyConcatNet()), {
-        "input_info": {"sample_size": SIZE},
-        "compression": {"algorithm": "binarization", "ignored_scopes": ["a", "b"],
-                        "params": {"activations_quant_start_epoch": 0, "weights_quant_start_epoch": 0}}})
+    ctrl, model = create_compressed_model(
+        seeded(TinyConcatNet()),
+        {
+            "input_info": {"sample_size": SIZE},
+            "compression": {
+                "algorithm": "binarization",
+                "ignored_scopes": ["a", "b"],
+                "params": {"activations_quant_start_epoch": 0, "weights_quant_start_epoch": 0},
+            },
+        },
+    )
     ctrl.scheduler.epoch_step()
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)

@@ -53,8 +53,10 @@ def test_mse_kd_and_output_selection() -> None:
     both = kd_loss((zs, torch.randn(4)), (zt, torch.randn(4)), "mse", 1.0, 1.0, warnings.append)
     torch.testing.assert_close(both, ((zs - zt) ** 2).mean())
     assert kd_loss(zs.detach(), zt, "mse", 1.0, 1.0, warnings.append) is None
-    assert kd_loss(torch.randn(2, 3, 4, requires_grad=True), torch.randn(2, 3, 4), "softmax", 1.0, 1.0,
-                   warnings.append) is None
+    assert (
+        kd_loss(torch.randn(2, 3, 4, requires_grad=True), torch.randn(2, 3, 4), "softmax", 1.0, 1.0, warnings.append)
+        is None
+    )
     assert any("2-D logits" in w for w in warnings)
 
 
@@ -78,7 +80,9 @@ def test_ctrl_loss_is_kd_of_latest_training_batch_against_frozen_teacher() -> No
     model.eval()
     model(torch.randn(2, 3, 8, 8))  # eval forwards are not distilled; the last training batch stays
     torch.testing.assert_close(ctrl.loss(), 0.5 * softmax_kd(out, t_out, 2.0))
-    assert ctrl.statistics().as_dict()["knowledge_distillation"]["latest_loss"] == pytest.approx(float(ctrl.loss().detach()))
+    assert ctrl.statistics().as_dict()["knowledge_distillation"]["latest_loss"] == pytest.approx(
+        float(ctrl.loss().detach())
+    )
 
 
 @pytest.mark.parametrize("kd_first", [True, False], ids=["kd-first", "kd-last"])
@@ -125,9 +129,7 @@ def test_failed_apply_later_in_the_stack_removes_the_capture_hooks() -> None:
             raise RuntimeError("data source failed")
 
     model = seeded(TinyResNet())
-    cfg = register_default_init_args(
-        _config({"algorithm": "quantization"}), Broken(TensorDataset(torch.zeros(1)))
-    )
+    cfg = register_default_init_args(_config({"algorithm": "quantization"}), Broken(TensorDataset(torch.zeros(1))))
     with pytest.raises(RuntimeError, match="data source failed"):
         create_compressed_model(model, cfg)
     assert get_runtime(model) is None
@@ -147,5 +149,6 @@ def test_failed_apply_later_in_the_stack_removes_the_capture_hooks() -> None:
 )
 def test_config_errors(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[").replace(")", r"\)")):
-        NNCFConfig.from_dict({"input_info": {"sample_size": SIZE},
-                              "compression": {"algorithm": "knowledge_distillation", **params}})
+        NNCFConfig.from_dict(
+            {"input_info": {"sample_size": SIZE}, "compression": {"algorithm": "knowledge_distillation", **params}}
+        )

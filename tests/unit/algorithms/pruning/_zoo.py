@@ -250,3 +250,20 @@ def seeded(model: nn.Module, seed: int = 0) -> nn.Module:
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     return model.eval()
+
+
+class SpatialAttentionNet(nn.Module):
+    """Feature map times a one-channel spatial gate (broadcast over channels)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = _cbr(3, 8)
+        self.gate = nn.Conv2d(8, 1, 3, padding=1)
+        self.head = nn.Conv2d(8, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.head(x * torch.sigmoid(self.gate(x))).mean((2, 3))
+
+
+HANDLED.append(SpatialAttentionNet)

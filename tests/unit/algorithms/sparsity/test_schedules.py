@@ -126,3 +126,22 @@ def test_stage_follows_the_level() -> None:
     assert stages == [CompressionStage.UNCOMPRESSED, CompressionStage.PARTIALLY_COMPRESSED,
                       CompressionStage.FULLY_COMPRESSED]
     assert math.isclose(ctrl.compression_rate, 0.5)
+
+
+def test_per_step_updates_start_after_steps_per_epoch_is_measured() -> None:
+    ctrl, _ = create_compressed_model(
+        seeded(TinyResNet()),
+        {"input_info": {"sample_size": [1, 3, 8, 8]},
+         "compression": {"algorithm": "magnitude_sparsity", "params": {
+             "sparsity_target": 0.5, "sparsity_target_epoch": 2, "power": 1.0, "concave": False,
+             "update_per_optimizer_step": True}}},
+    )
+    seen = []
+    for _ in range(2):
+        ctrl.scheduler.epoch_step()
+        for _ in range(2):
+            ctrl.scheduler.step()
+            seen.append(ctrl.compression_rate)
+    # epoch 0 only counts its 2 steps; from epoch 1 the level moves by half an epoch per step
+    assert seen == pytest.approx([0.0, 0.0, 0.25, 0.375])
+    assert ctrl.child_ctrls[0].scheduler.get_state()["steps_per_epoch"] == 2  # type: ignore[attr-defined]

@@ -1,0 +1,322 @@
+"""Fashion-MNIST ResNet-20: 50 % magnitude sparsity, 50 % RB sparsity, 50 % sparsity + INT8; netsculpt next to NNCF 2.19.
+
+One FP32 model is trained first and saved; every arm fine-tunes a copy of it with the same NNCF-dialect
+config, data order, optimizer (Adam, ``--lr``; RB mask logits at ``--mask-lr``) and epochs, in netsculpt
+and (in the bench venv, ``.venv-bench``, through a subprocess running this script with ``--peer-nncf``) in
+NNCF 2.19's legacy API. Reported per arm: top-1 and drop vs FP32, measured sparsity, training-step time
+relative to FP32 (median, steps alternated with the FP32 model in one process), and for netsculpt the gzip
+size of the stripped state_dict relative to the FP32 one. Unstructured sparsity shrinks the compressed
+file; it does not speed up ONNX Runtime (its dense kernels multiply the zeros too).
+
+Usage (full run: about an hour on 2 cores):
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/sparsity_fmnist.py [--fp32-epochs 3] [--epochs 4]
+        [--train-limit N] [--test-limit N] [--nncf auto|off] [--out PATH]
+
+Smoke run (a few minutes):
+    .venv/bin/python bench/sparsity_fmnist.py --fp32-epochs 1 --epochs 1 --train-limit 512 --test-limit 512 \
+        --timing-steps 3 --out /tmp/sparsity_smoke.json
+
+Prints a table and writes bench/results/sparsity_fmnist.json (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if "--peer-nncf" in sys.argv:  # the bench venv has no netsculpt installed: use the sources for data and model
+    sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from netsculpt.data import dataset_info, make_loaders  # noqa: E402
+from netsculpt.models import create_model  # noqa: E402
+from netsculpt.train import evaluate, fit_baseline, train_epoch  # noqa: E402
+
+OUT = ROOT / "bench" / "results" / "sparsity_fmnist.json"
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+ARMS = ("magnitude_50", "rb_50", "magnitude_50+int8")
+
+
+def arm_configs(args: argparse.Namespace, sample: list[int]) -> dict[str, dict[str, Any]]:
+    """The NNCF-dialect config of each arm (identical for both libraries)."""
+    target_epoch = max(args.epochs - 2, 1)  # NNCF divides by it
+    params = {
+        "sparsity_target": 0.5,
+        "sparsity_target_epoch": target_epoch,
+        "sparsity_freeze_epoch": max(args.epochs - 1, 1),  # the last epoch fine-tunes with fixed masks
+    }
+    magnitude = {
+        "algorithm": "magnitude_sparsity",
+        "params": {**params, "schedule": "polynomial"},
+        "initializer": {"batchnorm_adaptation": {"num_bn_adaptation_samples": 0}},
+    }
+    rb = {"algorithm": "rb_sparsity", "params": {**params, "schedule": "exponential"}}
+    quant = {
+        "algorithm": "quantization",
+        "initializer": {"range": {"num_init_samples": 512}, "batchnorm_adaptation": {"num_bn_adaptation_samples": 0}},
+    }
+    base = {"input_info": {"sample_size": sample}}
+    return {
+        "magnitude_50": {**base, "compression": magnitude},
+        "rb_50": {**base, "compression": rb},
+        "magnitude_50+int8": {**base, "compression": [magnitude, quant]},
+    }
+
+
+def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    """Adam; RB mask logits (netsculpt ``.logit``, NNCF ``._mask``) get ``--mask-lr``."""
+    masks, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (masks if name.endswith((".logit", "._mask")) else rest).append(p)
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": args.lr}]
+    if masks:
+        groups.append({"params": masks, "lr": args.mask_lr})
+    return torch.optim.Adam(groups)
+
+
+def step_time_ratio(fp32: nn.Module, model: nn.Module, ctrl: Any, batch: Any, steps: int) -> dict[str, float]:
+    """Median training-step seconds (scheduler step, forward, loss + ctrl.loss(), backward, SGD) of both models."""
+    x, y = batch
+    opts = {"fp32": torch.optim.SGD(fp32.parameters(), lr=1e-5), "compressed": torch.optim.SGD(model.parameters(),
+                                                                                                lr=1e-5)}
+    times: dict[str, list[float]] = {"fp32": [], "compressed": []}
+    fp32.train()
+    model.train()
+    for i in range(steps + 2):
+        for key, m in (("fp32", fp32), ("compressed", model)):
+            t0 = time.perf_counter()
+            if key == "compressed":
+                ctrl.scheduler.step()
+            loss = F.cross_entropy(m(x), y)
+            if key == "compressed":
+                loss = loss + ctrl.loss()
+            opts[key].zero_grad(set_to_none=True)
+            loss.backward()
+            opts[key].step()
+            if i >= 2:  # two warm-up rounds
+                times[key].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"fp32_s": med["fp32"], "compressed_s": med["compressed"], "ratio": med["compressed"] / med["fp32"]}
+
+
+def netsculpt_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
+    """netsculpt's create_compressed_model with the training loader registered for range init."""
+    from netsculpt import create_compressed_model, register_default_init_args
+
+    return create_compressed_model(model, register_default_init_args(cfg, train))  # type: ignore[arg-type]
+
+
+def nncf_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
+    """NNCF 2.19's legacy create_compressed_model with the same config and loader."""
+    import _peers
+
+    _peers.ensure_nncf_env()
+    from nncf import NNCFConfig
+    from nncf.torch import create_compressed_model, register_default_init_args
+
+    config = register_default_init_args(NNCFConfig.from_dict(copy.deepcopy(cfg)), train, device="cpu")
+    return create_compressed_model(model, config)  # type: ignore[no-any-return]
+
+
+def netsculpt_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
+    """Measured sparsity and the gzip size of the stripped model's state_dict relative to the FP32 model's."""
+    from netsculpt.metrics.sparse_size import compressed_size
+
+    stats = ctrl.statistics().as_dict()
+    sparse = next(v for k, v in stats.items() if k.endswith("sparsity"))
+    size, dense = compressed_size(ctrl.strip()), compressed_size(fp32)
+    return {
+        "sparsity": sparse["sparsity_level_for_layers"],
+        "gzip_bytes": size.gzip_bytes,
+        "fp32_gzip_bytes": dense.gzip_bytes,
+        "gzip_vs_fp32": size.gzip_bytes / dense.gzip_bytes,
+    }
+
+
+def nncf_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
+    """Sparsity of the sparsified layers as NNCF's statistics report it."""
+    del fp32
+    stats = ctrl.statistics()
+    for name in ("magnitude_sparsity", "rb_sparsity"):
+        algo = getattr(stats, name, None)
+        if algo is not None:
+            return {"sparsity": float(algo.model_statistics.sparsity_level_for_layers)}
+    return {"sparsity": float("nan")}
+
+
+def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Fine-tune every arm from the FP32 model; returns per-arm results."""
+    create = netsculpt_create if library == "netsculpt" else nncf_create
+    measure = netsculpt_measure if library == "netsculpt" else nncf_measure
+    info = dataset_info("fashion_mnist")
+    configs = arm_configs(args, [1, info.in_channels, *info.image_size])
+    batch = next(iter(train))
+    out: dict[str, Any] = {}
+    for arm in args.arms:
+        t0 = time.perf_counter()
+        ctrl, model = create(copy.deepcopy(fp32), configs[arm], train)
+        opt = make_optimizer(model, args)
+        for epoch in range(args.epochs):
+            ctrl.scheduler.epoch_step()
+            train_epoch(model, train, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress, desc=f"{arm}:{epoch}")
+        top1 = evaluate(model, test, progress=False).accuracy
+        seconds = time.perf_counter() - t0
+        res = {"top1": top1, "finetune_s": seconds, **measure(ctrl, fp32)}
+        tctrl, tmodel = create(copy.deepcopy(fp32), configs[arm], train)  # fresh copy: time before freezing
+        res["step"] = step_time_ratio(copy.deepcopy(fp32), tmodel, tctrl, batch, args.timing_steps)
+        if library == "netsculpt" and arm.endswith("int8") and args.onnx:
+            res["onnxruntime_top1"] = ort_accuracy(ctrl, test, args)
+        out[arm] = res
+    return out
+
+
+def ort_accuracy(ctrl: Any, test: Any, args: argparse.Namespace) -> float:
+    """Top-1 of the exported INT8 ONNX model in ONNX Runtime."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ctrl.export_model(Path(tmp) / "m.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = args.threads
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        correct = total = 0
+        for x, y in test:
+            correct += int((sess.run(None, {name: x.numpy()})[0].argmax(1) == y.numpy()).sum())
+            total += len(y)
+    return correct / max(total, 1)
+
+
+def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run the NNCF arms in the bench venv (a subprocess of this script); ``None`` when unavailable."""
+    if args.nncf == "off" or not BENCH_PYTHON.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "nncf.json"
+        cmd = [str(BENCH_PYTHON), __file__, "--peer-nncf", "--fp32-ckpt", str(ckpt), "--peer-out", str(out)]
+        for key in ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "timing_steps", "threads",
+                    "seed"):
+            value = getattr(args, key)
+            if value is not None:
+                cmd += [f"--{key.replace('_', '-')}", str(value)]
+        cmd += ["--arms", *args.arms]
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+            return {"error": f"NNCF run failed (exit {proc.returncode}):\n{tail}"}
+        return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def peer_main(args: argparse.Namespace) -> None:
+    """``--peer-nncf``: load the FP32 checkpoint, run the NNCF arms, write JSON."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    import _peers
+
+    _peers.nncf_build_extension()
+    info = dataset_info("fashion_mnist")
+    train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
+                               test_limit=args.test_limit, seed=args.seed)
+    fp32 = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
+    fp32.load_state_dict(torch.load(args.fp32_ckpt, weights_only=True))
+    res = {"fp32_top1": evaluate(fp32, test, progress=False).accuracy, "arms": run_arms("nncf", fp32, train, test, args)}
+    import nncf
+
+    res["version"] = nncf.__version__
+    Path(args.peer_out).write_text(json.dumps(res, indent=2, default=str))
+
+
+def print_table(res: dict[str, Any]) -> None:
+    """Markdown table of both libraries' arms."""
+    print("| arm | library | FP32 top-1 | compressed top-1 | drop | sparsity | train step vs FP32 | gzip size vs FP32 |")
+    print("|---|---|---|---|---|---|---|---|")
+    libs = [("netsculpt", res["netsculpt"])]
+    if isinstance(res.get("nncf"), dict) and "arms" in res["nncf"]:
+        libs.append((f"nncf {res['nncf'].get('version', '')}", res["nncf"]))
+    for arm in res["arms"]:
+        for name, lib in libs:
+            r = lib["arms"][arm]
+            fp32 = lib["fp32_top1"]
+            size = f"{r['gzip_vs_fp32']:.2f}x" if "gzip_vs_fp32" in r else "-"
+            print(f"| {arm} | {name} | {100 * fp32:.2f} | {100 * r['top1']:.2f} | {100 * (fp32 - r['top1']):.2f} pt "
+                  f"| {100 * r['sparsity']:.1f} % | {r['step']['ratio']:.2f}x | {size} |")
+    if isinstance(res.get("nncf"), dict) and "error" in res["nncf"]:
+        print(res["nncf"]["error"])
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--model", default="resnet20")
+    ap.add_argument("--fp32-epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per arm")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--mask-lr", type=float, default=1e-2, help="Adam LR of the RB mask logits")
+    ap.add_argument("--train-limit", type=int, default=None)
+    ap.add_argument("--test-limit", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--timing-steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    ap.add_argument("--nncf", choices=["auto", "off"], default="auto")
+    ap.add_argument("--no-onnx", dest="onnx", action="store_false")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fp32-ckpt", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.peer_nncf:
+        peer_main(args)
+        return
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    info = dataset_info("fashion_mnist")
+    train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
+                               test_limit=args.test_limit, seed=args.seed)
+    fp32 = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
+    t0 = time.perf_counter()
+    fit_baseline(fp32, train, test, args.fp32_epochs, lr=0.1, progress=args.progress)
+    fp32_top1 = evaluate(fp32, test, progress=False).accuracy
+    res: dict[str, Any] = {
+        "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "arms": args.arms,
+        "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
+        "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": time.perf_counter() - t0,
+        "netsculpt": {"fp32_top1": fp32_top1},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "fp32.pt"
+        torch.save(fp32.state_dict(), ckpt)
+        torch.manual_seed(args.seed)
+        res["netsculpt"]["arms"] = run_arms("netsculpt", fp32, train, test, args)
+        torch.manual_seed(args.seed)
+        res["nncf"] = run_nncf_peer(ckpt, args)
+    res.update(host=platform.node(), threads=args.threads, load_avg=os.getloadavg())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2, default=str))
+    print_table(res)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
