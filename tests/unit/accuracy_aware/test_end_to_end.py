@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from netsculpt import create_accuracy_aware_training_loop, create_compressed_model, register_default_init_args
 from netsculpt.config import fields as config_fields
-from netsculpt.config.registry import config_class
 
 SEED_CONFIG: dict[str, Any] = {
     "input_infos": {"sample_size": [1, 2, 224, 224]},
@@ -110,9 +109,6 @@ def test_early_exit_with_quantization_exits_after_initialization_when_within_bud
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    config_class("filter_pruning") is None, reason="filter_pruning is not registered yet (being implemented)"
-)
 def test_issue_seed_config_runs_end_to_end_with_filter_pruning(monkeypatch: pytest.MonkeyPatch) -> None:
     # the alias warnings are issued once per process: keep this test from using them up for the config tests
     monkeypatch.setattr(config_fields, "_warned_aliases", set())

@@ -13,7 +13,7 @@ from netsculpt.graph.hooks import HookRuntime
 from netsculpt.init_args import InitializingDataLoader
 from netsculpt.nn.quantizer import RangeCollector
 
-__all__ = ["adapt_batchnorm", "collect_activation_ranges", "iter_samples"]
+__all__ = ["adapt_batchnorm", "collect_activation_ranges", "iter_samples", "to_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +30,14 @@ class _Observer(nn.Module):
         return x
 
 
-def _to(x: Any, device: torch.device) -> Any:
+def to_device(x: Any, device: torch.device) -> Any:
+    """Move tensors (also inside lists, tuples and dicts) to ``device``."""
     if isinstance(x, torch.Tensor):
         return x.to(device)
     if isinstance(x, (list, tuple)):
-        return type(x)(_to(v, device) for v in x)
+        return type(x)(to_device(v, device) for v in x)
     if isinstance(x, dict):
-        return {k: _to(v, device) for k, v in x.items()}
+        return {k: to_device(v, device) for k, v in x.items()}
     return x
 
 
@@ -47,7 +48,7 @@ def iter_samples(
     seen = 0
     for batch in loader:
         args, kwargs = loader.get_inputs(batch)
-        yield _to(args, device), _to(kwargs, device)
+        yield to_device(args, device), to_device(kwargs, device)
         first = args[0] if args else next(iter(kwargs.values()))
         seen += int(first.shape[0]) if isinstance(first, torch.Tensor) and first.dim() > 0 else 1
         if seen >= num_samples:

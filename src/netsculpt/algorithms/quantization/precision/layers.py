@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext
+from netsculpt.algorithms.quantization.init import to_device
 from netsculpt.algorithms.quantization.part import QuantizerInfo
 from netsculpt.algorithms.quantization.placement import MATMUL, WEIGHTED, _walk
 from netsculpt.algorithms.quantization.precision.hessian import Batch
@@ -135,18 +136,8 @@ def collect_batches(args: CriterionInitArgs, num_data_points: int, device: torch
         size = int(first.shape[0]) if isinstance(first, torch.Tensor) and first.dim() > 0 else 1
         if not batches:
             wanted = max(1, num_data_points // max(size, 1))
-        target = _to(loader.get_target(batch), device)
-        batches.append(Batch(_to(model_args, device), _to(model_kwargs, device), target, size))
+        target = to_device(loader.get_target(batch), device)
+        batches.append(Batch(to_device(model_args, device), to_device(model_kwargs, device), target, size))
         if len(batches) >= wanted:
             break
     return batches
-
-
-def _to(x: Any, device: torch.device) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_to(v, device) for v in x)
-    if isinstance(x, dict):
-        return {k: _to(v, device) for k, v in x.items()}
-    return x
