@@ -31,12 +31,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _fp32 import fp32_baseline
 from torch import nn
 
 from netsculpt import create_compressed_model
 from netsculpt.data import dataset_info, make_loaders
-from netsculpt.models import create_model
-from netsculpt.train import evaluate, fit_baseline, train_epoch
+from netsculpt.train import evaluate, train_epoch
 
 OUT = Path(__file__).parent / "results" / "binarization_fmnist.json"
 # ALGORITHMS.md §8.8 (NNCF README, commit c094cc4): ResNet-18, ImageNet, top-1, FP32 -> binarized.
@@ -125,11 +125,8 @@ def main() -> None:
     train, test = make_loaders(
         "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
     )
-    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    t0 = time.perf_counter()
-    fit_baseline(model, train, test, args.fp32_epochs, lr=0.1, progress=args.progress)
+    model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed, progress=args.progress)
     fp32_acc = evaluate(model, test, progress=False).accuracy
-    t_fp32 = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     sample = [1, info.in_channels, *info.image_size]

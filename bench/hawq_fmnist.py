@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _fp32 import fp32_baseline
 from torch import nn
 
 from netsculpt import create_compressed_model, register_default_init_args
@@ -31,8 +32,7 @@ from netsculpt.algorithms.quantization.precision.search import compression_ratio
 from netsculpt.data import dataset_info, make_loaders
 from netsculpt.graph.trace import format_address
 from netsculpt.metrics.macs import count_macs
-from netsculpt.models import create_model
-from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
+from netsculpt.train import evaluate, make_optimizer, train_epoch
 
 OUT = Path(__file__).parent / "results"
 
@@ -120,15 +120,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    info = dataset_info("fashion_mnist")
+    dataset_info("fashion_mnist")
     loaders = make_loaders(
         "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
     )
-    fp32 = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    t0 = time.perf_counter()
-    fit_baseline(fp32, loaders[0], None, args.fp32_epochs, lr=0.1, progress=False)
+    fp32, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed)
     fp32_acc = evaluate(fp32, loaders[1], progress=False).accuracy
-    t_fp32 = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
         hawq = {"type": "hawq", "iter_number": args.iter_number, "num_data_points": args.num_data_points}

@@ -15,13 +15,19 @@ RESULTS = ROOT / "bench" / "results"
 BEGIN, END = "<!-- BENCH:BEGIN -->", "<!-- BENCH:END -->"
 
 
+def _loads(r: dict[str, Any]) -> str:
+    if "loadavg_before_after" in r:
+        before, after = r["loadavg_before_after"]
+        return f"{before[0]:.1f} / {after[0]:.1f}"
+    return ", ".join(f"{part} {v[0][0]:.1f} / {v[1][0]:.1f}" for part, v in sorted(r.get("loadavg", {}).items()))
+
+
 def _qat_speed(r: dict[str, Any]) -> list[str]:
     out = [
         "### QAT cost and INT8 speed (`bench/qat_speed.py`, run in `.venv-bench` beside nncf 2.19.0)",
         "",
-        f"{r['threads']} threads, torch {r['torch']}; load average before/after: "
-        f"{r['loadavg_before_after'][0][0]:.1f} / {r['loadavg_before_after'][1][0]:.1f}. Models alternate in rounds, "
-        "so the ratios are side by side on the same machine state.",
+        f"{r['threads']} threads, torch {r['torch']}; 1-min load average before/after each part: {_loads(r)}. "
+        "Models alternate in rounds, so the ratios are side by side on the same machine state.",
         "",
         "| model (batch 64) | FP32 step | netsculpt QAT step | ratio (target ≤ 1.3x) | NNCF 2.19 QAT step | NNCF ratio |",
         "|---|---|---|---|---|---|",
@@ -68,9 +74,118 @@ def _accuracy(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}"
+
+
+def _sparsity(r: dict[str, Any]) -> list[str]:
+    out = [
+        "### Sparsity on Fashion-MNIST, beside NNCF 2.19 (`bench/sparsity_fmnist.py`)",
+        "",
+        f"{r['model']}, {r['train_samples']} training images; one FP32 model ({r['fp32_epochs']} epochs) fine-tuned "
+        f"{r['epochs']} epochs per arm with the same config, data order and optimizer in both libraries. Targets: "
+        "magnitude 50 % ≤ 0.3 pt, RB 50 % ≤ 0.5 pt, 50 % + INT8 ≤ 0.5 pt. Unstructured zeros shrink the "
+        "compressed file (gzip column) but do not speed up ONNX Runtime: its dense kernels multiply the zeros too.",
+        "",
+        "| arm | library | FP32 top-1 | compressed top-1 | drop | sparsity | train step vs FP32 | gzip size vs FP32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    libs = [("netsculpt", r["netsculpt"])]
+    if isinstance(r.get("nncf"), dict) and "arms" in r["nncf"]:
+        libs.append((f"nncf {r['nncf'].get('version', '')}", r["nncf"]))
+    for arm in r["arms"]:
+        for name, lib in libs:
+            a = lib["arms"].get(arm)
+            if not isinstance(a, dict) or "top1" not in a:
+                out.append(f"| {arm} | {name} | failed: {str(a)[:80]} | | | | | |")
+                continue
+            fp32 = lib["fp32_top1"]
+            size = f"{a['gzip_vs_fp32']:.2f}x" if "gzip_vs_fp32" in a else "-"
+            drop = f"**{100 * (fp32 - a['top1']):.2f} pt**" if name == "netsculpt" else f"{100 * (fp32 - a['top1']):.2f} pt"
+            out.append(
+                f"| {arm} | {name} | {_pct(fp32)} | {_pct(a['top1'])} | {drop} | {100 * a['sparsity']:.1f} % "
+                f"| {a['step']['ratio']:.2f}x | {size} |"
+            )
+    if isinstance(r.get("nncf"), dict) and "error" in r["nncf"]:
+        out += ["", f"NNCF arm failed: {str(r['nncf']['error'])[:300]}"]
+    return out
+
+
+def _binarization(r: dict[str, Any]) -> list[str]:
+    ref = r["nncf_published"]
+    return [
+        f"### {r['mode'].upper()} binarization on Fashion-MNIST (`bench/binarization_fmnist.py`)",
+        "",
+        f"{r['model']}, {r['train_samples']} training images, FP32 {r['fp32_epochs']} epochs then "
+        f"{r['bin_epochs']} epochs of NNCF's staged recipe (first conv, 1x1 downsample convs and FC stay FP32). "
+        "NNCF 2.9, the last release with binarization, does not install beside torch 2.13, so its published "
+        "ImageNet numbers are the reference.",
+        "",
+        "| run | FP32 top-1 | binarized top-1 | ONNX Runtime | drop | binarized MACs | train step vs FP32 |",
+        "|---|---|---|---|---|---|---|",
+        f"| netsculpt {r['model']}, Fashion-MNIST | {_pct(r['fp32_top1'])} | {_pct(r['binarized_top1'])} | "
+        f"{_pct(r['binarized_onnxruntime_top1'])} | **{r['drop_pt']:.2f} pt** | "
+        f"{100 * r['binarized_macs_share']:.1f} % | {r['step_ratio']:.2f}x |",
+        f"| NNCF published {ref['model']}, {ref['dataset']} | {ref['fp32_top1']:.2f} | {ref['binarized_top1']:.2f} "
+        f"| - | {ref['drop_pt']:.2f} pt | - | - |",
+    ]
+
+
+def _hawq(r: dict[str, Any]) -> list[str]:
+    out = [
+        "### HAWQ-v2 vs reversed-trace vs random bits (`bench/hawq_fmnist.py`)",
+        "",
+        f"{r['model']}, bits {r['bits']}, target compression ratio {r['target_ratio']} (vs INT8 bit-complexity); "
+        f"every arm: same FP32 model (top-1 {_pct(r['fp32_top1'])}), same range init, then the same "
+        f"{r['ft_steps']}-step fine-tune. HAWQ should beat both baselines.",
+        "",
+        "| arm | ratio | layers per bits | top-1 after init | top-1 after fine-tune |",
+        "|---|---|---|---|---|",
+    ]
+    for a in r["arms"]:
+        out.append(
+            f"| {a['arm']} | {a['ratio']:.3f} | {a['layers_per_bits']} | {_pct(a['top1_after_init'])} | "
+            f"{_pct(a['top1_after_finetune'])} |"
+        )
+    return out
+
+
+def _pruning(r: dict[str, Any]) -> list[str]:
+    out = [
+        "### Filter pruning at ~50 % FLOPs, beside Torch-Pruning 1.6.1 and NNCF 2.19 (`bench/pruning.py`)",
+        "",
+        "Params and MACs counted on the model that is exported; ONNX Runtime latency of all files interleaved in "
+        "one process, 2 threads. Target: ORT speed-up ≥ 0.85 × the FLOPs reduction ratio (last two columns: "
+        "speed-up ÷ FLOPs ratio). NNCF 2.x only zeroes filters: its ONNX keeps every channel.",
+        "",
+        "| model | method | prune s | params | MACs (M) | FLOPs removed | ORT b1 speed-up | ORT b64 speed-up "
+        "| b1 / FLOPs ratio | b64 / FLOPs ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in r["models"].items():
+        base = rows["fp32"]
+        for key, row in rows.items():
+            if "error" in row:
+                out.append(f"| {name} | {key} | failed: {row['error'][:80]} | | | | | | | |")
+                continue
+            lat = row.get("latency", {})
+            sp = [base["latency"][b] / lat[b] if b in lat else float("nan") for b in ("b1", "b64")]
+            flops_ratio = base["macs"] / row["macs"]
+            eff = [v / flops_ratio for v in sp]
+            out.append(
+                f"| {name} | {key} | {row.get('seconds', 0):.2f} | {row['params']:,} | {row['macs'] / 1e6:.1f} | "
+                f"{1 - row['macs'] / base['macs']:.1%} | {sp[0]:.2f}x | {sp[1]:.2f}x | {eff[0]:.2f} | {eff[1]:.2f} |"
+            )
+    return out
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "qat_speed.json": _qat_speed,
     "accuracy_fmnist.json": _accuracy,
+    "sparsity_fmnist.json": _sparsity,
+    "binarization_fmnist.json": _binarization,
+    "pruning.json": _pruning,
+    "hawq_fmnist.json": _hawq,
 }
 
 

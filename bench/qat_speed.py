@@ -185,23 +185,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny repeat counts (smoke test)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", choices=["steps", "latency", "create"], nargs="+", default=None,
+                    help="re-measure only these parts and keep the others from the existing JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     _peers.ensure_nncf_env()
     _peers.nncf_build_extension()
     rounds, steps = (1, 2) if args.quick else (5, 4)
     load_before = os.getloadavg()
-    res: dict[str, Any] = {"host": platform.node(), "threads": args.threads, "torch": torch.__version__}
-    res["steps"] = [bench_steps(m, rounds, steps) for m in ("resnet20", "resnet18_cifar")]
-    with tempfile.TemporaryDirectory() as d:
-        res["latency"] = [
-            bench_latency(m, Path(d), 5 if args.quick else 20, 2 if args.quick else 5)
-            for m in ("resnet20", "resnet18_cifar")
-        ]
-    res["create"] = bench_create(1 if args.quick else 3)
-    res["loadavg_before_after"] = [load_before, os.getloadavg()]
+    out = OUT / ("qat_speed_quick.json" if args.quick else "qat_speed.json")
+    parts = set(args.only or ("steps", "latency", "create"))
+    res: dict[str, Any] = json.loads(out.read_text()) if args.only and out.exists() else {}
+    res.update({"host": platform.node(), "threads": args.threads, "torch": torch.__version__})
+    if "steps" in parts:
+        res["steps"] = [bench_steps(m, rounds, steps) for m in ("resnet20", "resnet18_cifar")]
+    if "latency" in parts:
+        with tempfile.TemporaryDirectory() as d:
+            res["latency"] = [
+                bench_latency(m, Path(d), 5 if args.quick else 20, 2 if args.quick else 5)
+                for m in ("resnet20", "resnet18_cifar")
+            ]
+    if "create" in parts:
+        res["create"] = bench_create(1 if args.quick else 3)
+    res.setdefault("loadavg", {})
+    if not isinstance(res["loadavg"], dict):
+        res["loadavg"] = {}
+    for part in parts:
+        res["loadavg"][part] = [load_before, os.getloadavg()]
+    res.pop("loadavg_before_after", None)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / ("qat_speed_quick.json" if args.quick else "qat_speed.json")).write_text(json.dumps(res, indent=2))
+    out.write_text(json.dumps(res, indent=2))
     print("| model | FP32 step | netsculpt QAT step | ratio | NNCF 2.19 QAT step | ratio |")
     print("|---|---|---|---|---|---|")
     for r in res["steps"]:

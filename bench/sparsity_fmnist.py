@@ -40,11 +40,12 @@ if "--peer-nncf" in sys.argv:  # the bench venv has no netsculpt installed: use 
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _fp32 import fp32_baseline  # noqa: E402
 from torch import nn  # noqa: E402
 
 from netsculpt.data import dataset_info, make_loaders  # noqa: E402
 from netsculpt.models import create_model  # noqa: E402
-from netsculpt.train import evaluate, fit_baseline, train_epoch  # noqa: E402
+from netsculpt.train import evaluate, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "sparsity_fmnist.json"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -294,14 +295,12 @@ def main() -> None:
     info = dataset_info("fashion_mnist")
     train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
                                test_limit=args.test_limit, seed=args.seed)
-    fp32 = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    t0 = time.perf_counter()
-    fit_baseline(fp32, train, test, args.fp32_epochs, lr=0.1, progress=args.progress)
+    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed, progress=args.progress)
     fp32_top1 = evaluate(fp32, test, progress=False).accuracy
     res: dict[str, Any] = {
         "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "arms": args.arms,
         "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
-        "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": time.perf_counter() - t0,
+        "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": fp32_s,
         "netsculpt": {"fp32_top1": fp32_top1},
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -73,11 +73,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``compress``; returns 0."""
     import torch
 
-    from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, check_supported, run_compression
+    from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, run_compression
     from netsculpt.config import NNCFConfig
 
     config = NNCFConfig.from_json(args.config)
-    check_supported(config)
     torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{algorithms_tag(config)}"
     opts = CompressOptions(

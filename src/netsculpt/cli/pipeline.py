@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from netsculpt.cli.accuracy_aware import AccuracyAwareResult, run_accuracy_aware
 from netsculpt.cli.export_fp32 import export_fp32_onnx
 from netsculpt.config.nncf_config import NNCFConfig
-from netsculpt.errors import ConfigError, NotSupportedYetError
+from netsculpt.errors import ConfigError
 
 __all__ = ["CompressOptions", "LATENCY_BATCHES", "algorithms_tag", "run_compression"]
 
@@ -55,20 +56,6 @@ def algorithms_tag(config: NNCFConfig) -> str:
     """``quantization`` or ``quantization_filter_pruning``: the algorithms of a config, for directory names."""
     names = [str(getattr(a, "algorithm", type(a).__name__)) for a in config.algorithms]
     return "_".join(names) or "none"
-
-
-def check_supported(config: NNCFConfig) -> None:
-    """Refuse config sections this CLI cannot run, before any training.
-
-    Raises:
-        NotSupportedYetError: ``accuracy_aware_training`` is present.
-    """
-    if config.accuracy_aware_training is not None or "accuracy_aware_training" in config:
-        raise NotSupportedYetError(
-            "accuracy_aware_training: the accuracy-aware loop is not supported yet; got mode "
-            f"'{config['accuracy_aware_training'].get('mode', '?')}'. Remove the section to fine-tune for a fixed "
-            "number of epochs (--finetune-epochs)"
-        )
 
 
 def with_input_info(config: NNCFConfig, sample_size: list[int]) -> NNCFConfig:
@@ -155,7 +142,6 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         echo = _say
     start = time.perf_counter()
     phase = _Phases()
-    check_supported(opts.config)
     info = dataset_info(opts.dataset)
     torch.manual_seed(opts.seed)
     model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
@@ -202,8 +188,15 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     with phase("evaluation"):
         init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
     echo(f"compressed top-1 accuracy after initialisation: {100 * init_eval.accuracy:.2f} %")
-    history = []
-    if opts.finetune_epochs > 0:
+    history: list[dict[str, Any]] = []
+    aat: AccuracyAwareResult | None = None
+    if config.accuracy_aware_training is not None:
+        with phase("fine-tuning"):
+            model, aat = run_accuracy_aware(
+                config, ctrl, model, train_loader, test_loader, criterion, fp32_accuracy=fp32_eval.accuracy,
+                lr=opts.finetune_lr, out=out, progress=opts.progress, tb_writer=tb, echo=echo,
+            )
+    elif opts.finetune_epochs > 0:
         optimizer = make_optimizer(model, "sgd", opts.finetune_lr, weight_decay=5e-4)
         sched = cosine_schedule(optimizer, len(train_loader) * opts.finetune_epochs)
         step = 0
@@ -241,6 +234,8 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
                 latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
                                                     repeats=opts.latency_repeats, warmup=3)
     w_bits, a_bits = quantization_bits(ctrl)
+    stripped = ctrl.strip(do_copy=True)
+    comp_macs = count_macs(stripped, example)
     report: dict[str, Any] = {
         "model": opts.model,
         "dataset": opts.dataset,
@@ -249,7 +244,7 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         "config": dict(config),
         "fp32_epochs": 0 if opts.checkpoint is not None else opts.epochs,
         "baseline_checkpoint": str(opts.checkpoint) if opts.checkpoint is not None else str(out / "baseline.pt"),
-        "finetune_epochs": opts.finetune_epochs,
+        "finetune_epochs": opts.finetune_epochs if aat is None else aat.statistics.get("epochs"),
         "train_samples": n_train,
         "test_samples": n_test,
         "threads": opts.threads,
@@ -260,14 +255,19 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         },
         "compressed": {
             "accuracy": comp_eval.accuracy, "loss": comp_eval.loss, "accuracy_after_init": init_eval.accuracy,
-            "params": count_params(fp32_model), "onnx_bytes": file_size_bytes(comp_onnx), "macs": macs.total,
-            "flops": macs.flops, "bops": bops(macs.per_module, w_bits, a_bits), "latency": latency["compressed"],
+            "params": count_params(stripped), "onnx_bytes": file_size_bytes(comp_onnx), "macs": comp_macs.total,
+            "flops": comp_macs.flops, "bops": bops(comp_macs.per_module, w_bits, a_bits),
+            "latency": latency["compressed"],
             "weight_bits": w_bits, "activation_bits": a_bits,
         },
         "statistics": stats.as_dict(),
         "onnx_check": {"fp32": asdict(fp32_check), "compressed": asdict(comp_check)},
         "finetune_history": history,
         "macs_per_module": macs.per_module,
+        "compressed_macs_per_module": comp_macs.per_module,
+        "accuracy_aware": None if aat is None else {
+            "statistics": aat.statistics, "history": aat.history, "plot": None if aat.plot is None else str(aat.plot),
+        },
         "files": {"fp32_onnx": str(fp32_onnx), "compressed_onnx": str(comp_onnx),
                   "checkpoint": str(out / "compressed.pt")},
     }

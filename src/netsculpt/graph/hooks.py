@@ -15,7 +15,9 @@ compose in the same order (masks before quantizers).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -168,6 +170,53 @@ class _Exit:
         self.rt._exit(module, args, output)
 
 
+class _SequentialWithRuntime(nn.Sequential):
+    """Mixin put in front of a compressed ``nn.Sequential``'s class: the runtime is not one of its layers.
+
+    ``nn.Sequential`` runs, counts and indexes every child; the runtime is a child (so that ``parameters()``,
+    ``state_dict()`` and ``.to()`` cover the compression ops) but must not be called as a layer, counted by
+    ``len`` or returned by ``model[-1]``. ``isinstance(model, OriginalClass)`` still holds; ``strip`` and
+    ``detach_runtime`` restore the original class.
+    """
+
+    def _layers(self) -> list[tuple[str, nn.Module]]:
+        return [(k, m) for k, m in self._modules.items() if k != RUNTIME_ATTR and m is not None]
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter([m for _, m in self._layers()])
+
+    def __len__(self) -> int:
+        return len(self._layers())
+
+    def __getitem__(self, idx: int | slice) -> Any:  # type: ignore[override]
+        layers = self._layers()
+        if isinstance(idx, slice):
+            return _original_class(type(self))(OrderedDict(layers[idx]))
+        return layers[operator.index(idx)][1]
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The class is made at run time: pickle (torch.save of a whole model, deepcopy) rebuilds it by name.
+        return (_new_sequential, (_original_class(type(self)),), self.__dict__)
+
+
+_SEQUENTIAL_CLASSES: dict[type, type] = {}
+
+
+def _with_runtime_class(cls: type) -> type:
+    if cls not in _SEQUENTIAL_CLASSES:
+        _SEQUENTIAL_CLASSES[cls] = type(cls.__name__, (_SequentialWithRuntime, cls), {"__module__": cls.__module__})
+    return _SEQUENTIAL_CLASSES[cls]
+
+
+def _original_class(cls: type) -> type:
+    return cls.__bases__[1]  # made by _with_runtime_class: (_SequentialWithRuntime, original)
+
+
+def _new_sequential(cls: type) -> nn.Module:
+    """An empty instance of the compressed form of ``cls``; pickle then restores its ``__dict__``."""
+    return object.__new__(_with_runtime_class(cls))  # type: ignore[no-any-return]
+
+
 def get_runtime(model: nn.Module) -> HookRuntime | None:
     """The model's HookRuntime, or ``None`` when the model is not compressed."""
     rt = getattr(model, RUNTIME_ATTR, None)
@@ -180,6 +229,8 @@ def attach_runtime(model: nn.Module) -> HookRuntime:
     if rt is not None:
         return rt
     rt = HookRuntime()
+    if isinstance(model, nn.Sequential) and not isinstance(model, _SequentialWithRuntime):
+        model.__class__ = _with_runtime_class(type(model))
     model.add_module(RUNTIME_ATTR, rt)
     model.register_forward_pre_hook(_Enter(rt), prepend=True)
     model.register_forward_hook(_Exit(rt), always_call=True)
@@ -201,3 +252,5 @@ def detach_runtime(model: nn.Module) -> None:
             del model._forward_hooks[hook_id]
             model._forward_hooks_always_called.pop(hook_id, None)
     delattr(model, RUNTIME_ATTR)
+    if isinstance(model, _SequentialWithRuntime):
+        model.__class__ = _original_class(type(model))

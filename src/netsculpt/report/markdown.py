@@ -111,6 +111,32 @@ def _statistics(stats: Mapping[str, Any]) -> str:
     return "\n\n".join(blocks)
 
 
+def _accuracy_aware(aat: Mapping[str, Any]) -> str:
+    stats = aat.get("statistics") or {}
+    lines = [
+        f"Mode `{stats.get('mode', '?')}`: {stats.get('epochs', '?')} epochs, stopped because "
+        f"{stats.get('stop_reason') or '?'}; best epoch {stats.get('best_epoch', '?')} with top-1 "
+        f"{_pct(stats.get('best_accuracy'))} (tolerable >= {_pct(stats.get('minimal_tolerable_accuracy'))}), "
+        f"compression rate {_stat_value(stats.get('best_compression_rate'))}.",
+        "",
+        "| Epoch | Phase | Top-1 | Budget | Compression rate | Stage |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for h in aat.get("history") or []:
+        if not isinstance(h, Mapping):
+            continue
+        rate = _num(h.get("compression_rate"))
+        budget = _num(h.get("accuracy_budget"))
+        lines.append(
+            f"| {h.get('epoch')} | {h.get('phase', '')} | {_pct(h.get('accuracy'))} | "
+            f"{'-' if budget is None else f'{100 * budget:+.2f} pp'} | {'-' if rate is None else f'{rate:.3f}'} | "
+            f"{h.get('stage', '')} |"
+        )
+    if aat.get("plot"):
+        lines += ["", "![accuracy and compression rate per epoch](accuracy_aware/accuracy_aware_training.png)"]
+    return "\n".join(lines)
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The whole ``report.md``: title, run facts, the comparison table and the controller statistics."""
     title = f"# netsculpt report: {report.get('model', '?')} on {report.get('dataset', '?')}"
@@ -130,4 +156,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     stats = report.get("statistics") or {}
     if stats:
         parts += ["## Compression statistics", _statistics(stats)]
+    files = report.get("files") or {}
+    if files.get("layers_png"):
+        parts += ["## Per layer", "![per-layer sparsity / remaining channels](layers.png)"]
+    aat = report.get("accuracy_aware")
+    if isinstance(aat, Mapping):
+        parts += ["## Accuracy-aware training", _accuracy_aware(aat)]
     return "\n\n".join(p for p in parts if p) + "\n"

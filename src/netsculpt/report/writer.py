@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netsculpt.report.layers import plot_layers
 from netsculpt.report.markdown import render_markdown
 from netsculpt.report.plot import plot_report
 
@@ -25,6 +26,7 @@ class ReportPaths:
     json: Path
     markdown: Path
     png: Path
+    layers_png: Path | None = None
 
 
 def to_jsonable(value: Any) -> Any:
@@ -52,7 +54,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_report(out_dir: Path, report: Mapping[str, Any], *, plot: bool = True) -> ReportPaths:
-    """Write ``report.json``, ``report.md`` and ``report.png`` to ``out_dir``.
+    """Write ``report.json``, ``report.md``, ``report.png`` (and ``layers.png`` when per-layer data exist).
 
     The report dict has ``fp32`` and ``compressed`` sections, each with ``accuracy`` (0..1), ``params``,
     ``onnx_bytes``, ``macs``, ``flops``, ``bops`` and ``latency`` (``{"<batch>": {"median_s", "p90_s"}}``),
@@ -65,12 +67,16 @@ def write_report(out_dir: Path, report: Mapping[str, Any], *, plot: bool = True)
         plot: draw report.png (needs matplotlib).
 
     Returns:
-        The three paths.
+        The paths written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = to_jsonable(report)
     paths = ReportPaths(out / "report.json", out / "report.md", out / "report.png")
+    layers_png = plot_layers(data, out / "layers.png") if plot else None
+    if layers_png is not None:
+        data["files"] = {**(data.get("files") or {}), "layers_png": str(layers_png)}
+        paths = ReportPaths(paths.json, paths.markdown, paths.png, layers_png)
     paths.json.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     paths.markdown.write_text(render_markdown(data))
     if plot:

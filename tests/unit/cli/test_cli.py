@@ -96,14 +96,37 @@ def test_bad_key_exits_2_with_its_path(tmp_path: Path, capsys: pytest.CaptureFix
     assert not (tmp_path / "out").exists()
 
 
-def test_accuracy_aware_training_not_supported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = {**INT8, "accuracy_aware_training": {
-        "mode": "early_exit", "params": {"maximal_relative_accuracy_degradation": 1.0}}}
+@pytest.mark.slow
+def test_compress_runs_the_accuracy_aware_loop(tmp_path: Path) -> None:
+    data = {
+        "accuracy_aware_training": {
+            "mode": "adaptive_compression_level",
+            "params": {"maximal_relative_accuracy_degradation": 5.0, "maximal_total_epochs": 3,
+                       "initial_training_phase_epochs": 1, "patience_epochs": 1},
+        },
+        "compression": {"algorithm": "filter_pruning", "pruning_init": 0.1,
+                        "params": {"pruning_target": 0.3, "prune_first_conv": True}},
+    }
     config = _write(tmp_path, data)
-    code = main(["compress", str(config), "--model", "small_cnn", "--dataset", "digits", "--no-progress",
-                 "--out", str(tmp_path / "out")])
-    assert code == EXIT_ERROR
-    assert "accuracy_aware_training: the accuracy-aware loop is not supported yet" in capsys.readouterr().err
+    out = tmp_path / "out"
+    code = main(["compress", str(config), "--model", "small_cnn", "--dataset", "digits", "--epochs", "2",
+                 "--train-limit", "512", "--test-limit", "128", "--batch-size", "64", "--no-progress",
+                 "--latency-repeats", "2", "--finetune-lr", "0.01", "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    aat = report["accuracy_aware"]
+    stats = aat["statistics"]
+    assert stats["mode"] == "adaptive_compression_level"
+    assert 1 <= stats["epochs"] <= 3 and report["finetune_epochs"] == stats["epochs"]
+    epochs = [h["epoch"] for h in aat["history"]]
+    assert len(epochs) >= 2 and epochs == sorted(epochs) and epochs[-1] == stats["epochs"]
+    assert (out / "accuracy_aware" / "accuracy_aware_training.png").is_file()
+    assert (out / "layers.png").is_file()
+    md = (out / "report.md").read_text()
+    assert "## Accuracy-aware training" in md and "| Epoch | Phase |" in md and "layers.png" in md
+    # The adaptive loop leaves channels pruned: the stripped model counted in the report is smaller.
+    assert report["compressed"]["params"] < report["fp32"]["params"]
+    assert report["compressed"]["macs"] < report["fp32"]["macs"]
 
 
 def test_debug_reraises(tmp_path: Path) -> None:

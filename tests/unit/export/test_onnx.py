@@ -62,6 +62,11 @@ def test_onnx_runtime_agrees_with_pytorch(name: str, factory: Any, quant: dict[s
     assert ops.count("QuantizeLinear") >= 3
     weights = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert weights, "weights must be stored as int8"
+    # Every conv/linear weight (rank >= 2) is an int8 initializer: none is left in float32 behind a Clip.
+    float_matrices = [
+        i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) >= 2
+    ]
+    assert not float_matrices, float_matrices
 
 
 def test_ort_fuses_integer_convolutions_and_batch_is_dynamic(tmp_path: Path) -> None:

@@ -175,11 +175,12 @@ class FilterPruningPart:
     def statistics(self) -> dict[str, Any]:
         """Level, FLOPs and parameters before/after, remaining channels per layer."""
         c = self.cost()
-        kept = {
-            name: int(m.mask.sum())
+        masks = {
+            name: m
             for name, spec in self.pg.layers.items()
             if spec.role in FILTER_ROLES and isinstance(m := self._rt.ops[mask_key(name, "out")], ChannelMask)
         }
+        kept = {name: int(m.mask.sum()) for name, m in masks.items()}
         return {
             "pruning_level": self._level,
             "filter_pruning_rate": self._rate,
@@ -191,6 +192,7 @@ class FilterPruningPart:
             "num_groups": len(self.pg.groups),
             "num_unprunable_layers": len(self.pg.unprunable),
             "remaining_channels": kept,
+            "total_channels": {name: int(m.mask.numel()) for name, m in masks.items()},
         }
 
     def get_state(self) -> dict[str, Any]:

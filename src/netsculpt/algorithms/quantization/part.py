@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
@@ -139,7 +140,12 @@ class QuantizationPart:
                 with torch.no_grad():
                     p.copy_(q(p))
             dtype = "int8" if info.group == "weights" else "uint8"
-            rt.replace_op(info.key, NativeFakeQuantize(q.export_params(dtype)))
+            qdq = q.export_params(dtype)
+            if info.group == "weights":
+                # The baked weight already lies on the quantizer's levels, so the narrow-range clip is a no-op;
+                # dropping it lets the ONNX export store the weight itself as int8 (a Clip would hide it).
+                qdq = dataclasses.replace(qdq, clip_low=None, clip_high=None)
+            rt.replace_op(info.key, NativeFakeQuantize(qdq))
         if disabled:
             logger.warning(
                 "strip: %d quantizers were not enabled yet and stay floating point: %s", len(disabled), disabled[:5]

@@ -24,8 +24,11 @@ Why not ``torch._fake_quantize_learnable_per_tensor_affine``: its backward decid
 *rounded* value, so inputs within half a step outside ``[lo, hi]`` get ``dx = 1`` and an in-range
 scale gradient instead of §8.1's ``dx = 0`` / saturated gradient (checked in the unit tests).
 
-Saved for backward: the input, the output (usually kept alive anyway by the consumer op) and the
-range parameters; the masks are recomputed (cheap comparisons) rather than stored.
+Saved for backward: the input and the range parameters; the masks are recomputed (cheap comparisons)
+rather than stored. The output is kept as a *detached alias* (no ``grad_fn``, so no reference cycle; it
+shares the output's storage, which the consumer conv/linear saves anyway, and its version counter): when
+the output is unmodified at backward time the alias is reused; when user code changed it in place
+(``out += identity``, which ``save_for_backward`` would turn into an autograd error) it is recomputed.
 """
 
 from __future__ import annotations
@@ -200,8 +203,9 @@ class _SymmetricFakeQuantize(torch.autograd.Function):
     ) -> Tensor:
         step = symmetric_step(scale, level_high)
         out = _quantize(x, step, torch.zeros_like(step, dtype=torch.int32), level_low, level_high, axis)
-        # The output is not saved: user code may modify it in place (``out += identity``); recompute it instead.
+        # The output is not saved: user code may modify it in place (``out += identity``); see _recalled_output.
         ctx.save_for_backward(x, scale)
+        _remember_output(ctx, out)
         ctx.levels = (level_low, level_high)
         ctx.axis = axis
         return out
@@ -211,20 +215,22 @@ class _SymmetricFakeQuantize(torch.autograd.Function):
         x, scale = ctx.saved_tensors
         level_low, level_high = ctx.levels
         axis: int | None = ctx.axis
-        step0 = symmetric_step(scale.detach(), level_high)
-        out = _quantize(x, step0, torch.zeros_like(step0, dtype=torch.int32), level_low, level_high, axis)
+        out = _recalled_output(ctx)
+        if out is None:
+            step0 = symmetric_step(scale.detach(), level_high)
+            out = _quantize(x, step0, torch.zeros_like(step0, dtype=torch.int32), level_low, level_high, axis)
         abs_s = scale.detach().abs().float() + RANGE_EPS
         step = abs_s / level_high
         lo = _broadcast(step * level_low, x.dim(), axis)
         hi = _broadcast(abs_s, x.dim(), axis)
-        inside = _inside(x, lo, hi)
-        grad_x = grad * inside if ctx.needs_input_grad[0] else None
+        grad_x = grad * _inside(x, lo, hi)
         grad_s = None
         if ctx.needs_input_grad[1]:
             # inside: (q - x) / s ; outside: q / s, which is 1 above hi and level_low/level_high below lo.
-            t = torch.addcmul(out, x, inside, value=-1.0)
-            grad_s = (_weighted_sum(grad, t, axis) / abs_s * torch.sign(scale.detach())).to(scale.dtype)
-        return grad_x, grad_s, None, None, None
+            # sum(grad * (q - x * inside)) = sum(grad * q) - sum(grad_x * x): two reductions, no temporary.
+            total = _weighted_sum(grad, out, axis) - _weighted_sum(grad_x, x, axis)
+            grad_s = (total / abs_s * torch.sign(scale.detach())).to(scale.dtype)
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_s, None, None, None
 
 
 class _AsymmetricFakeQuantize(torch.autograd.Function):
@@ -234,7 +240,8 @@ class _AsymmetricFakeQuantize(torch.autograd.Function):
     ) -> Tensor:
         step, zero_point, _, _ = asymmetric_qparams(input_low, input_range, levels)
         out = _quantize(x, step, zero_point, 0, levels - 1, axis)
-        ctx.save_for_backward(x, input_low, input_range)  # output recomputed in backward (see symmetric)
+        ctx.save_for_backward(x, input_low, input_range)  # output weakly referenced (see symmetric)
+        _remember_output(ctx, out)
         ctx.levels = levels
         ctx.axis = axis
         return out
@@ -243,8 +250,10 @@ class _AsymmetricFakeQuantize(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         x, input_low, input_range = ctx.saved_tensors
         axis: int | None = ctx.axis
-        step0, zp0, _, _ = asymmetric_qparams(input_low.detach(), input_range.detach(), ctx.levels)
-        out = _quantize(x, step0, zp0, 0, ctx.levels - 1, axis)
+        out = _recalled_output(ctx)
+        if out is None:
+            step0, zp0, _, _ = asymmetric_qparams(input_low.detach(), input_range.detach(), ctx.levels)
+            out = _quantize(x, step0, zp0, 0, ctx.levels - 1, axis)
         low, rng = align_asymmetric_range(input_low, input_range, ctx.levels)
         lo = _broadcast(low, x.dim(), axis)
         inside = _inside(x, lo, _broadcast(low + rng, x.dim(), axis))
@@ -262,6 +271,21 @@ class _AsymmetricFakeQuantize(torch.autograd.Function):
                     input_range.dtype
                 )
         return grad_x, grad_low, grad_range, None, None
+
+
+def _remember_output(ctx: Any, out: Tensor) -> None:
+    """Keep a detached alias of the output (shared storage and version counter) and its current version."""
+    ctx.out_alias = out.detach()
+    ctx.out_version = out._version
+
+
+def _recalled_output(ctx: Any) -> Tensor | None:
+    """The forward output if it was not modified in place since the forward, else None (then recompute)."""
+    out: Tensor = ctx.out_alias
+    ctx.out_alias = None
+    if out._version != ctx.out_version:
+        return None
+    return out
 
 
 def _needs_autograd(*tensors: Tensor) -> bool:

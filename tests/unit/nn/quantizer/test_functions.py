@@ -295,3 +295,53 @@ def test_no_grad_and_autograd_paths_agree() -> None:
     for a, b in zip(with_grad, without):
         assert a.requires_grad and not b.requires_grad
         assert torch.equal(a.detach(), b)
+
+
+
+@pytest.mark.parametrize("quantizer", ["symmetric", "asymmetric"])
+@pytest.mark.parametrize("case", ["consumer_saves_it", "modified_in_place", "consumer_drops_it"])
+def test_backward_reuses_the_output_only_when_it_is_unchanged(
+    quantizer: str, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import netsculpt.nn.quantizer.functions as fq
+
+    x0 = torch.randn(4, 6, 5, 5, generator=torch.Generator().manual_seed(3)) * 2
+    p0 = (torch.tensor(1.5), torch.tensor(-1.0), torch.tensor(3.0))
+
+    def run(case: str) -> list[Tensor]:
+        x = x0.clone().requires_grad_()
+        params = [p.clone().requires_grad_() for p in p0]
+        if quantizer == "symmetric":
+            y = fq.symmetric_fake_quantize(x, params[0], -128, 127)
+        else:
+            y = fq.asymmetric_fake_quantize(x, params[1], params[2], 256)
+        w = torch.full_like(y, 0.5, requires_grad=True)  # mul saves y for w's gradient
+        if case == "consumer_drops_it":
+            loss = (y * 0.5).sum()  # only the quantizer's alias keeps y
+            del y
+        else:
+            if case == "modified_in_place":
+                y.mul_(3.0)  # reusing this y in backward would give wrong range gradients
+            loss = (y * w).sum()
+        loss.backward()
+        used = params[:1] if quantizer == "symmetric" else params[1:]
+        grads = [x.grad, *(p.grad for p in used)]
+        assert all(g is not None for g in grads)
+        return grads  # type: ignore[return-value]
+
+    with monkeypatch.context() as m:
+        m.setattr(fq, "_recalled_output", lambda ctx: None)  # force the recompute path
+        reference = run("consumer_drops_it")
+    calls: list[int] = []
+    real = fq._quantize
+
+    def counting(*args: object) -> Tensor:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fq, "_quantize", counting)
+    got = run(case)
+    assert len(calls) == (2 if case == "modified_in_place" else 1)  # forward (+ recompute when modified)
+    factor = 3.0 if case == "modified_in_place" else 1.0  # mul_(3) only triples the incoming gradient
+    for a, b in zip(got, reference):
+        assert_close(a, b * factor, rtol=1e-5, atol=1e-6)
