@@ -1,14 +1,32 @@
-"""Fashion-MNIST: filter pruning driven by the adaptive_compression_level accuracy-aware loop.
+"""Fashion-MNIST: filter pruning driven by the adaptive_compression_level accuracy-aware loop, netsculpt next to
+NNCF 2.19.
 
-Trains an FP32 model, then lets ``adaptive_compression_level`` (maximal relative degradation 1 %) search the
-highest pruning rate that keeps the accuracy; reports the final rate, the epochs used and the trajectory.
+Starts from the cached FP32 model (``bench/_fp32.py``), then lets ``adaptive_compression_level`` (maximal relative
+degradation ``--max-drop`` %, 1 by default) search the highest pruning rate that keeps the accuracy; reports the
+final rate, the epochs used, the accuracy and the trajectory. The same run is repeated with NNCF 2.19's legacy API
+(``nncf.torch.create_compressed_model`` + ``nncf.common.accuracy_aware_training.create_accuracy_aware_training_loop``)
+in the bench venv (``.venv-bench``, a subprocess of this script with ``--peer-nncf``), with the same config dict,
+FP32 checkpoint, callbacks (``train_epoch_fn`` with ``--steps-per-epoch`` batches, ``validate_fn`` on the same test
+subset), optimizer (SGD momentum 0.9 at ``--lr``, ExponentialLR 0.9 per epoch) and budget (``maximal_total_epochs``).
+Both loops get a fresh, identically seeded training loader; the init (BN adaptation) loader is a separate one.
+NNCF's loop has no stop-reason field: the reason is inferred from its runner's state after the run. Known
+difference: NNCF 2.19's initial training phase is an early-exit loop (it validates first and trains no epoch if
+the compressed model already meets the criterion), while netsculpt trains ``initial_training_phase_epochs`` epochs.
 
-Usage:
+Usage (full run with the defaults: about 7 min on 2 quiet cores, 12 min at load 2-3; the defaults reuse the
+cached 3-epoch/10k-sample FP32 model):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/aat_fmnist.py [--model resnet20] [--fp32-epochs 3]
-        [--max-epochs 15] [--steps-per-epoch 80] [--initial-epochs 1] [--patience 1] [--train-limit N]
+        [--max-epochs 10] [--steps-per-epoch 40] [--batch-size 64] [--initial-epochs 1] [--patience 1]
+        [--train-limit 10000] [--test-limit 3000] [--nncf auto|off] [--out PATH]
 
-Prints a table and writes bench/results/aat_fmnist.json (and the loop's plot to bench/results/aat_fmnist/).
-Exits with a message if filter_pruning is not available in this build.
+Smoke run (1-2 min):
+    .venv/bin/python bench/aat_fmnist.py --fp32-epochs 1 --max-epochs 3 --steps-per-epoch 5 --train-limit 512 \
+        --test-limit 256 --out /tmp/aat_fmnist_smoke.json
+
+Prints a table and writes bench/results/aat_fmnist.json (or ``--out``; netsculpt's keys at the top level, NNCF's
+under ``"nncf"``, an ``"error"`` string there if the peer failed) and netsculpt's loop plot to the folder named
+like the output file without its suffix (bench/results/aat_fmnist/). Exits with a message if filter_pruning is
+not available in this build.
 """
 
 from __future__ import annotations
@@ -16,26 +34,36 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+ROOT = Path(__file__).resolve().parents[1]
+if "--peer-nncf" in sys.argv:  # the bench venv: make sure netsculpt's sources (data, models, loops) are importable
+    sys.path.insert(0, str(ROOT / "src"))
 
-from netsculpt import create_accuracy_aware_training_loop, create_compressed_model, register_default_init_args
-from netsculpt.config.registry import config_class
-from netsculpt.data import dataset_info, make_loaders
-from netsculpt.models import create_model
-from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from _fp32 import fp32_baseline  # noqa: E402
+from torch import nn  # noqa: E402
 
-OUT = Path(__file__).parent / "results"
+from netsculpt.data import dataset_info, make_loaders  # noqa: E402
+from netsculpt.models import create_model  # noqa: E402
+from netsculpt.train import evaluate, make_optimizer, train_epoch  # noqa: E402
+
+OUT = ROOT / "bench" / "results" / "aat_fmnist.json"
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+PEER_KEYS = ("model", "max_epochs", "steps_per_epoch", "val_batches", "initial_epochs", "patience", "step", "min_step",
+             "max_drop", "pruning_init", "lr", "train_limit", "test_limit", "batch_size", "threads", "seed")
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """The NNCF-dialect config both libraries get."""
     info = dataset_info("fashion_mnist")
     return {
         "input_info": {"sample_size": [1, info.in_channels, *info.image_size]},
@@ -58,12 +86,237 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _loaders(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Train/test loaders; every call gives the same shuffling order (seeded generator)."""
+    train, test = make_loaders(
+        "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
+    )
+    return train, test
+
+
+class Callbacks:
+    """The loop callbacks shared by both libraries; ``history`` records every validation."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.train, self.test = _loaders(args)
+        self.ctrl: Any = None
+        self.model: nn.Module | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def validate_fn(self, m: nn.Module, epoch: int = -1) -> float:
+        acc = float(evaluate(m, self.test, progress=False, max_batches=self.args.val_batches).accuracy)
+        if self.ctrl is not None:
+            self.history.append({"epoch": epoch, "compression_rate": _rate(self.ctrl), "accuracy": acc})
+        return acc
+
+    def train_epoch_fn(self, ctrl: Any, m: nn.Module, epoch: int, optimizer: Any, lr_scheduler: Any) -> float:
+        res = train_epoch(
+            m, self.train, optimizer, F.cross_entropy, ctrl=ctrl, progress=False, max_steps=self.args.steps_per_epoch
+        )
+        return float(getattr(res, "loss", 0.0))
+
+    def configure_optimizers_fn(self) -> tuple[Any, Any]:
+        assert self.model is not None
+        opt = make_optimizer(self.model, "sgd", lr=self.args.lr, weight_decay=5e-4, momentum=0.9)
+        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+
+
+def _rate(ctrl: Any) -> float | None:
+    try:
+        return float(ctrl.compression_rate)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+# -------------------------------------------------------------------------------------------------- netsculpt
+
+
+def run_netsculpt(model: nn.Module, a0: float, args: argparse.Namespace) -> dict[str, Any]:
+    """netsculpt's loop; returns the keys this bench has always written."""
+    from netsculpt import create_accuracy_aware_training_loop, create_compressed_model, register_default_init_args
+
+    cb = Callbacks(args)
+    init_train, _ = _loaders(args)
+    torch.manual_seed(args.seed)
+    cfg = register_default_init_args(_config(args), init_train)
+    ctrl, model = create_compressed_model(model, cfg)
+    cb.ctrl, cb.model = ctrl, model
+    loop = create_accuracy_aware_training_loop(cfg, ctrl, a0)
+    t0 = time.perf_counter()
+    model = loop.run(
+        model,
+        train_epoch_fn=cb.train_epoch_fn,
+        validate_fn=cb.validate_fn,
+        configure_optimizers_fn=cb.configure_optimizers_fn,
+        log_dir=args.out.with_suffix(""),
+    )
+    t_loop = time.perf_counter() - t0
+    cb.ctrl = None
+    final_acc = cb.validate_fn(model, -1)
+    stats = loop.statistics
+    return {
+        "final_top1": final_acc,
+        "final_compression_rate": ctrl.compression_rate,
+        "best_compression_rate": stats["best_compression_rate"],
+        "best_accuracy": stats["best_accuracy"],
+        "epochs": stats["epochs"],
+        "stop_reason": stats["stop_reason"],
+        "loop_s": t_loop,
+        "rate_changes": stats["rate_changes"],
+        "history": stats["history"],
+    }
+
+
+# ------------------------------------------------------------------------------------------- NNCF (.venv-bench)
+
+
+def _nncf_stop_reason(runner: Any) -> str:
+    """What ended NNCF's search loop, read off the runner (NNCF 2.19 logs it but does not store it)."""
+    step, min_step = float(runner.compression_rate_step), float(runner.minimal_compression_rate_step)
+    if step < min_step:
+        return f"compression rate step {step:.4g} below minimal_compression_rate_step (inferred)"
+    if runner.cumulative_epoch_count >= runner.maximal_total_epochs:
+        return "maximal_total_epochs reached (inferred)"
+    target = float(runner.compression_rate_target)
+    if target >= float(runner.maximal_compression_rate) - 1e-9:
+        return f"maximal compression rate {runner.maximal_compression_rate} reached (inferred)"
+    if target < float(runner.minimal_compression_rate):
+        return "cannot meet the accuracy criterion even at the minimal compression rate (inferred)"
+    return "unknown"
+
+
+def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
+    """NNCF 2.19's legacy create_compressed_model + adaptive_compression_level loop, same config and callbacks."""
+    import _peers
+
+    _peers.ensure_nncf_env()
+    ext_s = _peers.nncf_build_extension()
+    import nncf
+    from nncf import NNCFConfig
+    from nncf.common.accuracy_aware_training import create_accuracy_aware_training_loop
+
+    info = dataset_info("fashion_mnist")
+    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
+    model.load_state_dict(torch.load(args.fp32_ckpt, weights_only=True))
+    cb = Callbacks(args)
+    a0 = cb.validate_fn(model, 0)
+    init_train, _ = _loaders(args)
+    torch.manual_seed(args.seed)
+    cfg = _config(args)
+    # register_default_init_args on the same loader netsculpt gets (BN adaptation), no graph dumps, log_dir in /tmp
+    ctrl, model, wrap_s = _peers._nncf_create(model, cfg, init_train)
+    cb.ctrl, cb.model = ctrl, model
+    loop = create_accuracy_aware_training_loop(NNCFConfig.from_dict(cfg), ctrl, a0)
+    with tempfile.TemporaryDirectory(prefix="aat_nncf_") as log_dir:
+        t0 = time.perf_counter()
+        model = loop.run(
+            model,
+            train_epoch_fn=cb.train_epoch_fn,
+            validate_fn=cb.validate_fn,
+            configure_optimizers_fn=cb.configure_optimizers_fn,
+            log_dir=log_dir,
+        )
+        t_loop = time.perf_counter() - t0
+    cb.ctrl = None
+    final_acc = cb.validate_fn(model, -1)
+    r = loop.runner
+    st = loop.statistics
+    rate = float(st.compression_rate)
+    at_rate = [h["accuracy"] for h in cb.history
+               if h["compression_rate"] is not None and abs(h["compression_rate"] - rate) < 1e-6
+               and h["accuracy"] >= r.minimal_tolerable_accuracy]  # fmt: skip
+    return {
+        "version": nncf.__version__,
+        "fp32_top1": a0,
+        "final_top1": final_acc,
+        "final_compression_rate": rate,
+        "ctrl_compression_rate": _rate(ctrl),
+        "best_accuracy": max(at_rate, default=None),  # best validation at the final rate meeting the criterion
+        "max_val_accuracy": max((h["accuracy"] for h in cb.history), default=None),
+        "minimal_tolerable_accuracy": float(r.minimal_tolerable_accuracy),
+        "epochs": int(r.cumulative_epoch_count),
+        "stop_reason": _nncf_stop_reason(r),
+        "final_compression_rate_step": float(r.compression_rate_step),
+        "maximal_compression_rate": float(r.maximal_compression_rate),
+        "loop_s": t_loop,
+        "wrap_s": wrap_s,
+        "extension_s": ext_s,
+        "masks": _peers.nncf_pruning_stats(ctrl),
+        "zero_filter_fraction": _peers.zero_filter_fraction(model),
+        "training_history": [[float(k), float(v)] for k, v in r.compressed_training_history.items()],
+        "history": cb.history,
+    }
+
+
+def peer_main(args: argparse.Namespace) -> None:
+    """``--peer-nncf``: run NNCF's loop and write JSON (an ``error`` entry if it fails)."""
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    try:
+        res = run_nncf(args)
+    except Exception as err:  # noqa: BLE001 - the failure is the result
+        logging.getLogger("bench.aat").exception("NNCF run failed")
+        res = {"error": f"{type(err).__name__}: {err}"}
+    Path(args.peer_out).write_text(json.dumps(res, indent=2, default=str))
+
+
+def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run the NNCF arm in the bench venv; ``None`` when switched off, ``{"error": ...}`` when it fails."""
+    if args.nncf == "off":
+        return None
+    if not BENCH_PYTHON.exists():
+        return {"error": f"{BENCH_PYTHON} not found (see bench/PEERS_NOTES.md)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "nncf.json"
+        cmd = [str(BENCH_PYTHON), __file__, "--peer-nncf", "--fp32-ckpt", str(ckpt), "--peer-out", str(out)]
+        for key in PEER_KEYS:
+            value = getattr(args, key)
+            if value is None and key.endswith("_limit"):
+                value = 0  # "all", not the peer's default
+            if value is not None:
+                cmd += [f"--{key.replace('_', '-')}", str(value)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        except OSError as err:
+            return {"error": f"could not start {BENCH_PYTHON}: {err}"}
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+            return {"error": f"NNCF run failed (exit {proc.returncode}):\n{tail}"}
+        return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------------ orchestration
+
+
+def print_table(res: dict[str, Any]) -> None:
+    """Both libraries side by side."""
+    rows = [("netsculpt", res)]
+    nncf_res = res.get("nncf")
+    if isinstance(nncf_res, dict) and "error" not in nncf_res:
+        rows.append((f"nncf {nncf_res.get('version', '')}".strip(), nncf_res))
+    print("| library | model | FP32 top-1 | final top-1 | best top-1 (library's own) | pruning rate | epochs | stop "
+          "| loop s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        best = r.get("best_accuracy")
+        best_s = f"{100 * best:.2f}" if isinstance(best, (int, float)) else "-"
+        fp32 = r.get("fp32_top1", res["fp32_top1"])
+        print(f"| {name} | {res['model']} | {100 * fp32:.2f} | {100 * r['final_top1']:.2f} | {best_s} "
+              f"| {r['final_compression_rate']:.3f} | {r['epochs']} | {r['stop_reason']} | {r['loop_s']:.0f} |")
+    if isinstance(nncf_res, dict) and "error" in nncf_res:
+        print(f"nncf: {nncf_res['error']}")
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--model", default="resnet20")
     ap.add_argument("--fp32-epochs", type=int, default=3)
-    ap.add_argument("--max-epochs", type=int, default=15)
-    ap.add_argument("--steps-per-epoch", type=int, default=80, help="training batches per loop epoch")
+    ap.add_argument("--max-epochs", type=int, default=10, help="maximal_total_epochs (the budget)")
+    ap.add_argument("--steps-per-epoch", type=int, default=40, help="training batches per loop epoch")
     ap.add_argument("--val-batches", type=int, default=None, help="validation batches (default: all)")
     ap.add_argument("--initial-epochs", type=int, default=1)
     ap.add_argument("--patience", type=int, default=1)
@@ -72,80 +325,64 @@ def main() -> None:
     ap.add_argument("--max-drop", type=float, default=1.0, help="maximal relative accuracy degradation, %%")
     ap.add_argument("--pruning-init", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--train-limit", type=int, default=None)
-    ap.add_argument("--test-limit", type=int, default=None)
+    ap.add_argument("--train-limit", type=int, default=10000, help="training images (0: all 60000)")
+    ap.add_argument("--test-limit", type=int, default=3000, help="validation images (0: all 10000)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nncf", choices=["auto", "off"], default="auto", help="run the NNCF 2.19 arm (bench venv)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fp32-ckpt", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.train_limit = args.train_limit or None
+    args.test_limit = args.test_limit or None
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.peer_nncf:
+        peer_main(args)
+        return
+    from netsculpt.config.registry import config_class
+
     if config_class("filter_pruning") is None:
         print("aat_fmnist: filter_pruning is not available in this build; nothing to run")
         sys.exit(0)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    info = dataset_info("fashion_mnist")
-    train, test = make_loaders(
-        "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
-    )
-    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    t0 = time.perf_counter()
-    fit_baseline(model, train, None, args.fp32_epochs, lr=0.1, progress=False)
-    t_fp32 = time.perf_counter() - t0
-
-    def validate_fn(m: nn.Module, epoch: int) -> float:
-        return evaluate(m, test, progress=False, max_batches=args.val_batches).accuracy
-
-    def train_epoch_fn(ctrl: Any, m: nn.Module, epoch: int, optimizer: Any, lr_scheduler: Any) -> float:
-        res = train_epoch(
-            m, train, optimizer, F.cross_entropy, ctrl=ctrl, progress=False, max_steps=args.steps_per_epoch
-        )
-        return float(getattr(res, "loss", 0.0))
-
-    a0 = validate_fn(model, 0)
-    cfg = register_default_init_args(_config(args), train)
-    ctrl, model = create_compressed_model(model, cfg)
-
-    def configure_optimizers_fn() -> tuple[Any, Any]:
-        opt = make_optimizer(model, "sgd", lr=args.lr, weight_decay=5e-4, momentum=0.9)
-        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
-
-    loop = create_accuracy_aware_training_loop(cfg, ctrl, a0)
-    t0 = time.perf_counter()
-    model = loop.run(
-        model,
-        train_epoch_fn=train_epoch_fn,
-        validate_fn=validate_fn,
-        configure_optimizers_fn=configure_optimizers_fn,
-        log_dir=OUT / "aat_fmnist",
-    )
-    t_loop = time.perf_counter() - t0
-    final_acc = validate_fn(model, -1)
-    stats = loop.statistics
+    model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed)
+    _, test = _loaders(args)
+    a0 = float(evaluate(model, test, progress=False, max_batches=args.val_batches).accuracy)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "fp32.pt"
+        torch.save(model.state_dict(), ckpt)  # before create_compressed_model wraps the model in place
+        ours = run_netsculpt(model, a0, args)
+        nncf_res = run_nncf_peer(ckpt, args)
     res = {
         "model": args.model,
         "fp32_top1": a0,
-        "final_top1": final_acc,
-        "final_compression_rate": ctrl.compression_rate,
-        "best_compression_rate": stats["best_compression_rate"],
-        "epochs": stats["epochs"],
-        "stop_reason": stats["stop_reason"],
+        **{k: ours[k] for k in ("final_top1", "final_compression_rate", "best_compression_rate", "epochs",
+                                "stop_reason")},
         "steps_per_epoch": args.steps_per_epoch,
         "fp32_train_s": t_fp32,
-        "loop_s": t_loop,
+        "loop_s": ours["loop_s"],
         "args": vars(args),
-        "rate_changes": stats["rate_changes"],
-        "history": stats["history"],
+        "rate_changes": ours["rate_changes"],
+        "history": ours["history"],
         "host": platform.node(),
-    }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "aat_fmnist.json").write_text(json.dumps(res, indent=2, default=str))
-    print("| model | FP32 top-1 | final top-1 | pruning rate | epochs | stop |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| {args.model} | {100 * a0:.2f} | {100 * final_acc:.2f} | {ctrl.compression_rate:.3f} | {stats['epochs']} "
-        f"| {stats['stop_reason']} |"
-    )
+        "best_accuracy": ours["best_accuracy"],
+        "config": _config(args),
+        "nncf": nncf_res,
+        "load_avg": os.getloadavg(),
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2, default=str))
+    print_table(res)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

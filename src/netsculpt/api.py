@@ -21,6 +21,7 @@ from netsculpt.init_args import (
     BNAdaptationInitArgs,
     CriterionInitArgs,
     InitializingDataLoader,
+    LeGRInitArgs,
     QuantizationRangeInitArgs,
     wrap_loader,
 )
@@ -28,6 +29,7 @@ from netsculpt.init_args import (
 __all__ = [
     "BNAdaptationInitArgs",
     "InitializingDataLoader",
+    "LeGRInitArgs",
     "QuantizationRangeInitArgs",
     "create_compressed_model",
     "load_state",
@@ -51,16 +53,31 @@ def register_default_init_args(
     train_loader: Iterable[Any],
     criterion: Any = None,
     criterion_fn: Callable[..., Any] | None = None,
+    train_steps_fn: Callable[..., Any] | None = None,
+    validate_fn: Callable[..., Any] | None = None,
+    val_loader: Iterable[Any] | None = None,
+    autoq_eval_fn: Callable[..., Any] | None = None,
+    model_eval_fn: Callable[..., Any] | None = None,
+    distributed_callbacks: Any = None,
+    execution_parameters: Any = None,
+    legr_train_optimizer: torch.optim.Optimizer | None = None,
     device: str | None = None,
     **_unused: Any,
 ) -> NNCFConfig:
-    """Attach a training data loader (and criterion) to the config for range init and BN adaptation.
+    """Attach training data (and criterion) to the config for range init, BN adaptation and LeGR.
 
-    Extra NNCF keyword arguments (``val_loader``, ``autoq_eval_fn``, ...) are accepted and ignored.
+    The arguments follow NNCF 2.x's order. ``train_steps_fn``, ``validate_fn``, ``val_loader`` and
+    ``legr_train_optimizer`` are used by ``interlayer_ranking_type: learned_ranking`` (LeGR; defaults: SGD
+    steps with ``criterion`` and top-1 on a held-out slice of ``train_loader``). ``autoq_eval_fn``,
+    ``model_eval_fn``, ``distributed_callbacks`` and ``execution_parameters`` are accepted and ignored.
     """
     cfg = nncf_config if isinstance(nncf_config, NNCFConfig) else NNCFConfig.from_dict(nncf_config)
     loader = wrap_loader(train_loader)
-    structs: list[Any] = [QuantizationRangeInitArgs(loader, device), BNAdaptationInitArgs(loader, device)]
+    structs: list[Any] = [
+        QuantizationRangeInitArgs(loader, device),
+        BNAdaptationInitArgs(loader, device),
+        LeGRInitArgs(train_loader, train_steps_fn, val_loader, validate_fn, legr_train_optimizer),
+    ]
     if criterion is not None:
         structs.append(CriterionInitArgs(criterion, criterion_fn, loader))
     cfg.register_extra_structs(structs)

@@ -10,6 +10,7 @@ __all__ = [
     "BNAdaptationInitArgs",
     "CriterionInitArgs",
     "InitializingDataLoader",
+    "LeGRInitArgs",
     "QuantizationRangeInitArgs",
     "wrap_loader",
 ]
@@ -65,3 +66,25 @@ class CriterionInitArgs:
     criterion: Any
     criterion_fn: Callable[..., Any] | None = None
     data_loader: InitializingDataLoader | None = None
+
+
+@dataclass
+class LeGRInitArgs:
+    """Data and callbacks for LeGR (``interlayer_ranking_type: learned_ranking``), as NNCF's ``LeGRInitArgs``.
+
+    Attributes:
+        train_loader: the loader given to ``register_default_init_args`` (passed as is to ``train_steps_fn``).
+        train_steps_fn: ``train_steps_fn(train_loader, model, optimizer, compression_ctrl, train_steps)``
+            fine-tunes a candidate; ``None``: SGD steps with the registered criterion.
+        val_loader: validation data; ``None``: a held-out slice of the training batches.
+        validate_fn: ``validate_fn(model, val_loader)`` returning top-1 (or a tuple starting with it);
+            ``None``: top-1 accuracy over ``val_loader``.
+        optimizer: the optimizer ``train_steps_fn`` gets (``legr_train_optimizer``); ``None``: a fresh
+            SGD (lr 1e-3, momentum 0.9) per candidate.
+    """
+
+    train_loader: Any
+    train_steps_fn: Callable[..., Any] | None = None
+    val_loader: Any = None
+    validate_fn: Callable[..., Any] | None = None
+    optimizer: Any = None

@@ -72,15 +72,29 @@ class AdaptiveCompressionTrainingLoop(BaseLoop):
         )
         r.checkpoint(model, is_best=is_best, rate=rate)
 
-    def _initial_phase(self, model: nn.Module) -> None:
+    def _initial_phase(self, model: nn.Module) -> int:
+        """Run the initial phase; return how many epochs it trained."""
         r, s = self.runner, self.settings
         r.configure_optimizers()
+        # As NNCF's initial phase (an early-exit loop): validate first, and stop as soon as the compression
+        # is fully applied and meets the criterion, skipping the remaining initial epochs.
+        r.validate(model, "init")
+        self._record(model, float(self.compression_controller.compression_rate))
+        if self._initial_criterion_met():
+            return 0
         epochs = min(int(s["initial_training_phase_epochs"]), self.params.maximal_total_epochs)
-        for _ in range(epochs):
+        for done in range(1, epochs + 1):
             r.train_epoch(model)
             r.validate(model, "initial")
             self._record(model, float(self.compression_controller.compression_rate))
+            if self._initial_criterion_met():
+                return done
             r.update_learning_rate()
+        return epochs
+
+    def _initial_criterion_met(self) -> bool:
+        r = self.runner
+        return r.fully_compressed() and r.accuracy_budget(r.current_val_metric_value) >= 0
 
     def _run(self, model: nn.Module) -> nn.Module:  # noqa: C901 - the §7.3 state machine, kept in one place
         r, s, ctrl = self.runner, self.settings, self.compression_controller
@@ -88,7 +102,7 @@ class AdaptiveCompressionTrainingLoop(BaseLoop):
         disable_rate_schedulers(ctrl)
         rate_target = float(ctrl.compression_rate)
         r.reset_training()
-        r.validate(model, "search", rate_target)
+        r.validate(model, "search", rate_target)  # §7.3 step 2, also when the initial phase trained nothing
         self._record(model, rate_target)
         step, direction_prev, force = float(s["initial_compression_rate_step"]), 0, True
         self._stop_reason = "maximal_total_epochs reached"

@@ -132,7 +132,15 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     from netsculpt.api import create_compressed_model, register_default_init_args
     from netsculpt.data import dataset_info, make_loaders
     from netsculpt.export import check_onnx
-    from netsculpt.metrics import bops, count_macs, count_params, file_size_bytes, ort_latency, quantization_bits
+    from netsculpt.metrics import (
+        bops,
+        count_macs,
+        count_params,
+        file_size_bytes,
+        gzip_size_bytes,
+        ort_latency,
+        quantization_bits,
+    )
     from netsculpt.models import create_model
     from netsculpt.report import markdown_table, write_report
     from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
@@ -250,12 +258,14 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         "threads": opts.threads,
         "fp32": {
             "accuracy": fp32_eval.accuracy, "loss": fp32_eval.loss, "params": count_params(fp32_model),
-            "onnx_bytes": file_size_bytes(fp32_onnx), "macs": macs.total, "flops": macs.flops,
+            "onnx_bytes": file_size_bytes(fp32_onnx), "onnx_gzip_bytes": gzip_size_bytes(fp32_onnx),
+            "macs": macs.total, "flops": macs.flops,
             "bops": bops(macs.per_module, 32, 32), "latency": latency["fp32"],
         },
         "compressed": {
             "accuracy": comp_eval.accuracy, "loss": comp_eval.loss, "accuracy_after_init": init_eval.accuracy,
-            "params": count_params(stripped), "onnx_bytes": file_size_bytes(comp_onnx), "macs": comp_macs.total,
+            "params": count_params(stripped), "onnx_bytes": file_size_bytes(comp_onnx),
+            "onnx_gzip_bytes": gzip_size_bytes(comp_onnx), "macs": comp_macs.total,
             "flops": comp_macs.flops, "bops": bops(comp_macs.per_module, w_bits, a_bits),
             "latency": latency["compressed"],
             "weight_bits": w_bits, "activation_bits": a_bits,

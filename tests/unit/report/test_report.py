@@ -50,3 +50,15 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert "## FP32 vs compressed" in md and "num_weights_quantizers | 9" in md and "hist" not in md
     assert paths.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths.png.stat().st_size > 10_000
+
+
+def test_gzip_row_and_sparsity_note(tmp_path: Path) -> None:
+    report = _report()
+    report["fp32"]["onnx_gzip_bytes"] = 300_000
+    report["compressed"]["onnx_gzip_bytes"] = 150_000
+    assert "| Model file (ONNX, gzip -9) | 293.0 KiB | 146.5 KiB | 2.00x smaller |" in markdown_table(report)
+    plain = write_report(tmp_path / "q", report).markdown.read_text()
+    assert "Unstructured sparsity" not in plain
+    report["statistics"] = {"magnitude_sparsity": {"sparsity_level": 0.5}}
+    sparse = write_report(tmp_path / "s", report).markdown.read_text()
+    assert "does not" not in plain and "ONNX Runtime's dense kernels multiply the zeros" in sparse

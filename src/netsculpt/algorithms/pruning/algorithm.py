@@ -10,11 +10,12 @@ from torch import nn
 from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.pruning._channels import Reason
 from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph, build_groups
+from netsculpt.algorithms.pruning.legr import check_legr, learn_ranking_coeffs, save_coeffs
 from netsculpt.algorithms.pruning.part import ChannelMask, FilterPruningPart, mask_key
 from netsculpt.algorithms.pruning.selection import Selector
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
-from netsculpt.errors import NotSupportedYetError, UnsupportedModelError
+from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph.hooks import attach_runtime
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import format_address
@@ -53,12 +54,11 @@ class FilterPruningAlgorithm:
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "structural"
 
     def check(self, cfg: FilterPruningConfig, ctx: BuildContext) -> PruningGraph:
-        """Compute the channel dependency groups; refuse targeted layers that cannot be pruned exactly."""
-        if cfg.params.interlayer_ranking_type == "learned_ranking":
-            raise NotSupportedYetError(
-                "compression.params.interlayer_ranking_type: 'learned_ranking' (LeGR) is not supported yet; "
-                "use 'unweighted_ranking'"
-            )
+        """Compute the channel dependency groups; refuse targeted layers that cannot be pruned exactly.
+
+        With ``learned_ranking``, also check that LeGR will have its coefficients (resume state, a file) or data
+        to learn them, before the model is touched.
+        """
         graph = ctx.graph
         scope = Scope(
             normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where="filter_pruning"
@@ -93,12 +93,14 @@ class FilterPruningAlgorithm:
                 len(blocked),
                 text,
             )
+        if cfg.params.interlayer_ranking_type == "learned_ranking":
+            ctx.extra["legr_coeffs"] = check_legr(cfg, ctx, pg)
         return pg
 
     def apply(
         self, model: nn.Module, cfg: FilterPruningConfig, plan: PruningGraph, ctx: BuildContext
     ) -> FilterPruningPart:
-        """Add position masks on every sliced parameter and set the initial level."""
+        """Add position masks on every sliced parameter, learn LeGR's ranking if asked, set the initial level."""
         mods = dict(model.named_modules())
         missing = [f"{n} ({type(mods[n]).__name__})" for n in plan.layers if get_surgery(mods[n]) is None]
         if missing:
@@ -114,6 +116,7 @@ class FilterPruningAlgorithm:
             if macs is not None:
                 layer = node.scope if node.op in _FILTER_OPS and node.scope in plan.layers else ""
                 node_macs.append((layer, macs))
+        learned = cfg.params.interlayer_ranking_type == "learned_ranking"
         rt = attach_runtime(model)
         for spec in plan.layers.values():
             _add_masks(rt, spec)
@@ -123,9 +126,16 @@ class FilterPruningAlgorithm:
             sum(params.values()),
             params,
             round_to=cfg.params.round_to,
-            all_weights=cfg.params.all_weights,
+            all_weights=cfg.params.all_weights or learned,  # LeGR ranks every filter together
         )
         part = FilterPruningPart(model, cfg, plan, rt, selector, ctx.example_inputs, ctx.example_kwargs)
+        if learned:
+            coeffs = ctx.extra.get("legr_coeffs")
+            if coeffs is None:
+                coeffs = learn_ranking_coeffs(model, part, cfg, ctx)
+                if cfg.params.save_ranking_coeffs_path is not None:
+                    save_coeffs(cfg.params.save_ranking_coeffs_path, plan, coeffs)
+            part.ranking_coeffs = coeffs
         if ctx.resume_state is not None:
             part.set_level(float(ctx.resume_state.get("level", cfg.pruning_init)), reselect=False)
             return part

@@ -11,6 +11,7 @@ from torch import nn
 from netsculpt.algorithms.base import CompressionStage
 from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph
 from netsculpt.algorithms.pruning.importance import filter_scores
+from netsculpt.algorithms.pruning.legr import Coeffs, transform_scores
 from netsculpt.algorithms.pruning.schedule import PruningScheduler
 from netsculpt.algorithms.pruning.selection import Cost, Selector
 from netsculpt.algorithms.pruning.surgery import get_surgery
@@ -82,6 +83,7 @@ class FilterPruningPart:
         self._rate = 0.0
         self.last_strip_error = 0.0
         self._pruned: list[list[int]] = [[] for _ in pg.groups]
+        self.ranking_coeffs: Coeffs | None = None  # LeGR's (a, b) per group with learned_ranking
         self.scheduler = PruningScheduler(
             p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self.set_level
         )
@@ -107,14 +109,22 @@ class FilterPruningPart:
         self.scheduler.current_level = level
         if not reselect:
             return
-        self.selector.set_scores(self._unit_scores())
+        scores = self.unit_scores()
+        if self.ranking_coeffs is not None:
+            scores = transform_scores(scores, self.ranking_coeffs)
+        self.mask_at(scores, level)
+        logger.debug("filter_pruning: level %.4f (filter rate %.4f)", level, self._rate)
+
+    def mask_at(self, scores: list[torch.Tensor], level: float) -> None:
+        """Mask the lowest-scored units at ``level`` (the level itself is not recorded; see ``set_level``)."""
+        self.selector.set_scores(scores)
         self._pruned = self.selector.select_flops(level) if self.flops_mode else self.selector.select(level)
         total = sum(len(g.units) for g in self.pg.groups)
         self._rate = sum(len(p) for p in self._pruned) / total if total else 0.0
         self._write_masks(self._pruned)
-        logger.debug("filter_pruning: level %.4f (filter rate %.4f)", level, self._rate)
 
-    def _unit_scores(self) -> list[torch.Tensor]:
+    def unit_scores(self) -> list[torch.Tensor]:
+        """Importance of every unit per group on the current weights (layer scores normalised by their mean)."""
         mods = dict(self._model.named_modules())
         layer_scores: dict[str, torch.Tensor] = {}
         for g in self.pg.groups:
@@ -196,8 +206,16 @@ class FilterPruningPart:
         }
 
     def get_state(self) -> dict[str, Any]:
-        """Layout (layers, groups) so resume can check it rebuilds the same masks; masks live in the state_dict."""
-        return {"layers": sorted(self.pg.layers), "num_groups": len(self.pg.groups), "level": self._level}
+        """Layout (layers, groups) so resume can check it rebuilds the same masks (masks live in the state_dict),
+        and LeGR's coefficients so resume does not search again."""
+        state: dict[str, Any] = {
+            "layers": sorted(self.pg.layers),
+            "num_groups": len(self.pg.groups),
+            "level": self._level,
+        }
+        if self.ranking_coeffs is not None:
+            state["ranking_coeffs"] = [[a, b] for a, b in self.ranking_coeffs]
+        return state
 
     # ---- strip -----------------------------------------------------------------------------------
     def strip(self, model: nn.Module) -> None:

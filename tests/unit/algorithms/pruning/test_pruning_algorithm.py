@@ -70,11 +70,12 @@ def test_state_round_trip() -> None:
     assert _kept(ctrl2) == _kept(ctrl)
 
 
-def test_learned_ranking_and_both_targets_are_rejected() -> None:
-    with pytest.raises(NotSupportedYetError, match="learned_ranking"):
+def test_learned_ranking_without_data_and_both_targets_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="learned_ranking.*register_default_init_args") as err:
         create_compressed_model(
             seeded(ResidualNet()), _cfg(interlayer_ranking_type="learned_ranking"), example_inputs=(X,)
         )
+    assert not isinstance(err.value, NotSupportedYetError)  # LeGR is supported; it needs data
     with pytest.raises(ConfigError, match="either pruning_target or pruning_flops_target"):
         create_compressed_model(
             seeded(ResidualNet()), _cfg(pruning_target=0.3, pruning_flops_target=0.3), example_inputs=(X,)
