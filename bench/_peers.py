@@ -44,6 +44,50 @@ ModelLike = Any  # nn.Module | Callable[[], nn.Module]; typed loosely to keep to
 # --------------------------------------------------------------------------------------------- env
 
 
+BENCH_PYTHON = _BENCH_DIR.parent / ".venv-bench" / "bin" / "python"
+"""The bench venv's interpreter (torch + nncf 2.19 + torch-pruning; netsculpt installed --no-deps)."""
+
+
+def cli_flags(args: Any, keys: Iterable[str], zero_for_none: Iterable[str] = ()) -> list[str]:
+    """``--key value`` for each of ``keys`` of an argparse namespace; ``None`` values are skipped, except for
+    the keys in ``zero_for_none``, sent as ``0`` (the scripts' "no limit", not the peer's default)."""
+    zero = set(zero_for_none)
+    flags: list[str] = []
+    for key in keys:
+        value = getattr(args, key)
+        if value is None and key in zero:
+            value = 0
+        if value is not None:
+            flags += [f"--{key.replace('_', '-')}", str(value)]
+    return flags
+
+
+def run_in_bench_venv(script: str | Path, argv: Sequence[str], what: str = "peer run") -> dict[str, Any]:
+    """Run ``script argv --peer-out TMP.json`` with the bench venv's Python and return the JSON it wrote.
+
+    A peer failing is a result, not a crash: ``{"error": ...}`` with the tail of its output.
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    if not BENCH_PYTHON.exists():
+        return {"error": f"{BENCH_PYTHON} not found (see bench/PEERS_NOTES.md)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peer.json"
+        cmd = [str(BENCH_PYTHON), str(script), *argv, "--peer-out", str(out)]
+        env = {**os.environ, "PYTHONPATH": str(_BENCH_DIR.parent / "src"),
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        except OSError as err:
+            return {"error": f"could not start {BENCH_PYTHON}: {err}"}
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+            return {"error": f"{what} failed (exit {proc.returncode}):\n{tail}"}
+        return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
 def ensure_nncf_env() -> None:
     """Sets the env NNCF 2.19 needs on torch 2.13 and makes the torchvision stub importable if needed.
 

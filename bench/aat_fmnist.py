@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if "--peer-nncf" in sys.argv:  # the bench venv: make sure netsculpt's sources (data, models, loops) are importable
     sys.path.insert(0, str(ROOT / "src"))
 
+import _peers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _fp32 import fp32_baseline  # noqa: E402
@@ -57,7 +57,6 @@ from netsculpt.models import create_model  # noqa: E402
 from netsculpt.train import evaluate, make_optimizer, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "aat_fmnist.json"
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 PEER_KEYS = ("model", "max_epochs", "steps_per_epoch", "val_batches", "initial_epochs", "patience", "step", "min_step",
              "max_drop", "pruning_init", "lr", "train_limit", "test_limit", "batch_size", "threads", "seed")
 
@@ -188,7 +187,6 @@ def _nncf_stop_reason(runner: Any) -> str:
 
 def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
     """NNCF 2.19's legacy create_compressed_model + adaptive_compression_level loop, same config and callbacks."""
-    import _peers
 
     _peers.ensure_nncf_env()
     ext_s = _peers.nncf_build_extension()
@@ -266,27 +264,8 @@ def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None
     """Run the NNCF arm in the bench venv; ``None`` when switched off, ``{"error": ...}`` when it fails."""
     if args.nncf == "off":
         return None
-    if not BENCH_PYTHON.exists():
-        return {"error": f"{BENCH_PYTHON} not found (see bench/PEERS_NOTES.md)"}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "nncf.json"
-        cmd = [str(BENCH_PYTHON), __file__, "--peer-nncf", "--fp32-ckpt", str(ckpt), "--peer-out", str(out)]
-        for key in PEER_KEYS:
-            value = getattr(args, key)
-            if value is None and key.endswith("_limit"):
-                value = 0  # "all", not the peer's default
-            if value is not None:
-                cmd += [f"--{key.replace('_', '-')}", str(value)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
-               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        except OSError as err:
-            return {"error": f"could not start {BENCH_PYTHON}: {err}"}
-        if proc.returncode != 0 or not out.exists():
-            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
-            return {"error": f"NNCF run failed (exit {proc.returncode}):\n{tail}"}
-        return json.loads(out.read_text())  # type: ignore[no-any-return]
+    argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, PEER_KEYS, zero_for_none=("train_limit", "test_limit"))]
+    return _peers.run_in_bench_venv(__file__, argv, "NNCF run")
 
 
 # ------------------------------------------------------------------------------------------------ orchestration

@@ -53,7 +53,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if "--peer" in sys.argv:  # the bench venv: make sure netsculpt's sources (data, models, loops) are importable
     sys.path.insert(0, str(ROOT / "src"))
 
+import _peers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
@@ -74,7 +74,6 @@ from netsculpt.models import create_model  # noqa: E402
 from netsculpt.train import cosine_schedule, evaluate, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "pruning_fmnist.json"
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 # arm -> (library, filter importance, global ranking across layers)
 ARM_SPECS: dict[str, tuple[str, str, bool]] = {
     "netsculpt_l1": ("netsculpt", "L1", False),
@@ -338,7 +337,6 @@ def run_tp(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> di
 
 def run_nncf(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """NNCF 2.19 filter pruning (same config, L1), fine-tuned with its controller; counts measured on the masks."""
-    import _peers
 
     _, importance, all_weights = ARM_SPECS[arm]
     cfg = pruning_config(importance, args.flops_target, all_weights)
@@ -400,27 +398,11 @@ def run_peers(ckpt: Path, args: argparse.Namespace) -> dict[str, Any]:
     arms = [a for a in args.arms if a in PEER_ARMS]
     if not arms:
         return {"arms": {}}
-    if not BENCH_PYTHON.exists():
-        return {"error": f"{BENCH_PYTHON} not found (see bench/PEERS_NOTES.md)"}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "peers.json"
-        cmd = [str(BENCH_PYTHON), __file__, "--peer", "--fp32-ckpt", str(ckpt), "--peer-out", str(out)]
-        for key in ("model", "epochs", "max_steps", "lr", "train_limit", "test_limit", "batch_size", "seed",
-                    "threads", "flops_target"):
-            value = getattr(args, key)
-            if value is None and key.endswith("_limit"):
-                value = 0  # "all", not the peer's default
-            if value is not None:
-                cmd += [f"--{key.replace('_', '-')}", str(value)]
-        cmd += ["--progress"] if args.progress else []
-        cmd += ["--arms", *arms]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
-               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not out.exists():
-            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
-            return {"error": f"peer run failed (exit {proc.returncode}):\n{tail}"}
-        return json.loads(out.read_text())  # type: ignore[no-any-return]
+    keys = ("model", "epochs", "max_steps", "lr", "train_limit", "test_limit", "batch_size", "seed", "threads",
+            "flops_target")
+    argv = ["--peer", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, keys, zero_for_none=("train_limit", "test_limit"))]
+    argv += ["--progress"] if args.progress else []
+    return _peers.run_in_bench_venv(__file__, [*argv, "--arms", *arms])
 
 
 # ------------------------------------------------------------------------------------------ orchestration

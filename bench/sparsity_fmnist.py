@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if "--peer-nncf" in sys.argv:  # the bench venv has no netsculpt installed: use the sources for data and model
     sys.path.insert(0, str(ROOT / "src"))
 
+import _peers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _fp32 import fp32_baseline  # noqa: E402
@@ -48,7 +48,6 @@ from netsculpt.models import create_model  # noqa: E402
 from netsculpt.train import evaluate, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "sparsity_fmnist.json"
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 ARMS = ("magnitude_50", "rb_50", "magnitude_50+int8")
 
 
@@ -124,7 +123,6 @@ def netsculpt_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple
 
 def nncf_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
     """NNCF 2.19's legacy create_compressed_model with the same config and loader."""
-    import _peers
 
     _peers.ensure_nncf_env()
     from nncf import NNCFConfig
@@ -204,31 +202,18 @@ def ort_accuracy(ctrl: Any, test: Any, args: argparse.Namespace) -> float:
 
 
 def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None:
-    """Run the NNCF arms in the bench venv (a subprocess of this script); ``None`` when unavailable."""
-    if args.nncf == "off" or not BENCH_PYTHON.exists():
+    """Run the NNCF arms in the bench venv (a subprocess of this script); ``None`` when switched off."""
+    if args.nncf == "off" or not _peers.BENCH_PYTHON.exists():
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "nncf.json"
-        cmd = [str(BENCH_PYTHON), __file__, "--peer-nncf", "--fp32-ckpt", str(ckpt), "--peer-out", str(out)]
-        for key in ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "timing_steps", "threads",
-                    "seed"):
-            value = getattr(args, key)
-            if value is not None:
-                cmd += [f"--{key.replace('_', '-')}", str(value)]
-        cmd += ["--arms", *args.arms]
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not out.exists():
-            tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
-            return {"error": f"NNCF run failed (exit {proc.returncode}):\n{tail}"}
-        return json.loads(out.read_text())  # type: ignore[no-any-return]
+    keys = ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "timing_steps", "threads", "seed")
+    argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, keys), "--arms", *args.arms]
+    return _peers.run_in_bench_venv(__file__, argv, "NNCF run")
 
 
 def peer_main(args: argparse.Namespace) -> None:
     """``--peer-nncf``: load the FP32 checkpoint, run the NNCF arms, write JSON."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    import _peers
 
     _peers.nncf_build_extension()
     info = dataset_info("fashion_mnist")

@@ -228,7 +228,8 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     # ---- export, checks, latency -----------------------------------------------------------------
     with phase("export"):
         comp_onnx = ctrl.export_model(out / "compressed.onnx")
-        comp_check = check_onnx(comp_onnx, ctrl.strip(do_copy=True), (check_batch,))
+        stripped = ctrl.strip(do_copy=True)
+        comp_check = check_onnx(comp_onnx, stripped, (check_batch,))
     torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()},
                out / "compressed.pt")
     for side, chk in (("FP32", fp32_check), ("compressed", comp_check)):
@@ -242,7 +243,6 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
                 latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
                                                     repeats=opts.latency_repeats, warmup=3)
     w_bits, a_bits = quantization_bits(ctrl)
-    stripped = ctrl.strip(do_copy=True)
     comp_macs = count_macs(stripped, example)
     report: dict[str, Any] = {
         "model": opts.model,
