@@ -62,6 +62,7 @@ def register_default_init_args(
     execution_parameters: Any = None,
     legr_train_optimizer: torch.optim.Optimizer | None = None,
     device: str | None = None,
+    legr_executor: Any = None,
     **_unused: Any,
 ) -> NNCFConfig:
     """Attach training data (and criterion) to the config for range init, BN adaptation and LeGR.
@@ -70,13 +71,15 @@ def register_default_init_args(
     ``legr_train_optimizer`` are used by ``interlayer_ranking_type: learned_ranking`` (LeGR; defaults: SGD
     steps with ``criterion`` and top-1 on a held-out slice of ``train_loader``). ``autoq_eval_fn``,
     ``model_eval_fn``, ``distributed_callbacks`` and ``execution_parameters`` are accepted and ignored.
+    ``legr_executor`` (netsculpt) runs LeGR's candidate evaluations on a ``netsculpt.search`` executor
+    (``ProcessPoolExecutor``, ``DaskExecutor``); the default evaluates them one by one in this process.
     """
     cfg = nncf_config if isinstance(nncf_config, NNCFConfig) else NNCFConfig.from_dict(nncf_config)
     loader = wrap_loader(train_loader)
     structs: list[Any] = [
         QuantizationRangeInitArgs(loader, device),
         BNAdaptationInitArgs(loader, device),
-        LeGRInitArgs(train_loader, train_steps_fn, val_loader, validate_fn, legr_train_optimizer),
+        LeGRInitArgs(train_loader, train_steps_fn, val_loader, validate_fn, legr_train_optimizer, legr_executor),
     ]
     if criterion is not None:
         structs.append(CriterionInitArgs(criterion, criterion_fn, loader))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import AlgorithmPart, CompressionStage
+from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.config.nncf_config import NNCFConfig
 from netsculpt.graph.trace import ModelGraph
 
@@ -60,23 +61,22 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class CompositeScheduler:
+class CompositeScheduler(StepCounter):
     """Drives every part's scheduler; ``step`` once per optimizer step, ``epoch_step`` once per epoch."""
 
     def __init__(self, schedulers: Sequence[Any]) -> None:
+        super().__init__()
         self.schedulers = list(schedulers)
-        self.current_epoch = -1
-        self.current_step = -1
 
     def step(self, next_step: int | None = None) -> None:
         """Advance one training step."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
+        self.advance_step(next_step)
         for s in self.schedulers:
             s.step(next_step)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
         """Advance to the next epoch (call at the start of each epoch, as NNCF does)."""
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
+        self.advance_epoch(next_epoch)
         for s in self.schedulers:
             s.epoch_step(next_epoch)
 
@@ -198,6 +198,26 @@ class CompressionController:
         if model is not self.model:
             raise ValueError("strip_model: only the model returned by create_compressed_model can be stripped")
         return self.strip(do_copy=do_copy)
+
+    # ---- automated compression (netsculpt.search) -------------------------------------------------
+    def apply_policy(self, policy: Any) -> Any:
+        """Set a ``netsculpt.search.Policy`` (keep ratio per channel group, bits per quantizer) on the live model,
+        without rebuilding or re-tracing; returns the complete policy applied. See ``netsculpt.search``."""
+        from netsculpt.search.apply import apply_policy
+
+        return apply_policy(self, policy)
+
+    def current_policy(self) -> Any:
+        """The ``netsculpt.search.Policy`` the model runs now."""
+        from netsculpt.search.apply import current_policy
+
+        return current_policy(self)
+
+    def set_pruning_level(self, level: float | dict[str, float]) -> None:
+        """NNCF's form: one pruning level for every group, or ``{group name: level}`` per group."""
+        from netsculpt.search.apply import set_pruning_level
+
+        set_pruning_level(self, level)
 
     def prepare_for_export(self) -> None:
         """Kept for NNCF compatibility; export does all preparation itself."""

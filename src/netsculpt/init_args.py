@@ -81,6 +81,8 @@ class LeGRInitArgs:
             ``None``: top-1 accuracy over ``val_loader``.
         optimizer: the optimizer ``train_steps_fn`` gets (``legr_train_optimizer``); ``None``: a fresh
             SGD (lr 1e-3, momentum 0.9) per candidate.
+        executor: a ``netsculpt.search`` executor for the candidate evaluations (``legr_executor``);
+            ``None``: serial, in this process.
     """
 
     train_loader: Any
@@ -88,3 +90,4 @@ class LeGRInitArgs:
     val_loader: Any = None
     validate_fn: Callable[..., Any] | None = None
     optimizer: Any = None
+    executor: Any = None

@@ -5,26 +5,29 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from netsculpt.algorithms.schedule_base import StepCounter
+
 __all__ = ["FrozenScheduler", "disable_rate_schedulers"]
 
 logger = logging.getLogger(__name__)
 
 
-class FrozenScheduler:
+class FrozenScheduler(StepCounter):
     """Stands in for a compression scheduler: counts epochs and steps, changes nothing (NNCF's stub scheduler)."""
 
     def __init__(self, inner: Any) -> None:
+        super().__init__()
         self.inner = inner
         self.current_epoch = int(getattr(inner, "current_epoch", -1))
         self.current_step = int(getattr(inner, "current_step", -1))
 
     def step(self, next_step: int | None = None) -> None:
         """Count a training step."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
+        self.advance_step(next_step)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
         """Count an epoch."""
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
+        self.advance_epoch(next_epoch)
 
     def get_state(self) -> dict[str, Any]:
         """State of the frozen scheduler (its last real state)."""

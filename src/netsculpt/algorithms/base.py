@@ -11,12 +11,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import torch
 from torch import nn
 
 from netsculpt.config.nncf_config import NNCFConfig
+from netsculpt.config.registry import config_class, config_name
 from netsculpt.graph.trace import ModelGraph
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Scheduler",
     "get_algorithm",
     "register_algorithm",
+    "registered_algorithms",
 ]
 
 
@@ -93,21 +95,59 @@ class Algorithm(Protocol):
     def apply(self, model: nn.Module, cfg: Any, plan: Any, ctx: BuildContext) -> AlgorithmPart: ...
 
 
-_ALGORITHMS: dict[str, type[Any]] = {}
+A = TypeVar("A")
+_ALGORITHMS: dict[type[Any], type[Any]] = {}  # config class -> algorithm class
 
 
-def register_algorithm(name: str) -> Callable[[type[Any]], type[Any]]:
-    """Class decorator registering an algorithm implementation under its NNCF name."""
+def register_algorithm(config: type[Any] | str) -> Callable[[type[A]], type[A]]:
+    """Class decorator registering an algorithm implementation for its config class.
 
-    def wrap(cls: type[Any]) -> type[Any]:
-        if name in _ALGORITHMS:
+    ``@register_algorithm(FilterPruningConfig)``: the algorithm is known by the config's ``NAME``; its
+    ``name`` class attribute is set to it when missing and must equal it otherwise. A registered NNCF name
+    (``@register_algorithm("filter_pruning")``, the older spelling) is accepted and resolved to its config.
+
+    Raises:
+        KeyError: the config is not registered, or already has an algorithm.
+        TypeError: the class's ``name`` disagrees with the config's ``NAME``.
+    """
+    cfg_cls = _resolve_config(config)
+    name = config_name(cfg_cls)
+
+    def wrap(cls: type[A]) -> type[A]:
+        if cfg_cls in _ALGORITHMS:
             raise KeyError(f"algorithm '{name}' registered twice")
-        _ALGORITHMS[name] = cls
+        own = getattr(cls, "name", None)
+        if own is None:
+            cls.name = name  # type: ignore[attr-defined]
+        elif own != name:
+            raise TypeError(f"{cls.__name__}.name is {own!r} but its config {cfg_cls.__name__} is '{name}'")
+        _ALGORITHMS[cfg_cls] = cls
         return cls
 
     return wrap
 
 
-def get_algorithm(name: str) -> Algorithm:
-    """A new instance of the algorithm registered under ``name``."""
-    return _ALGORITHMS[name]()  # type: ignore[no-any-return]
+def _resolve_config(config: type[Any] | str) -> type[Any]:
+    if not isinstance(config, str):
+        return config
+    cfg_cls = config_class(config)
+    if cfg_cls is None:
+        raise KeyError(f"algorithm '{config}': no config registered under that name; register its config first")
+    return cfg_cls
+
+
+def registered_algorithms() -> dict[type[Any], type[Any]]:
+    """Config class -> algorithm class, for every registered algorithm."""
+    return dict(_ALGORITHMS)
+
+
+def get_algorithm(name: str | type[Any]) -> Algorithm:
+    """A new instance of the algorithm registered under an NNCF name or for a config class.
+
+    Raises:
+        KeyError: no algorithm is registered under ``name``.
+    """
+    cfg_cls = config_class(name) if isinstance(name, str) else name
+    if cfg_cls is None or cfg_cls not in _ALGORITHMS:
+        raise KeyError(name)
+    return _ALGORITHMS[cfg_cls]()  # type: ignore[no-any-return]

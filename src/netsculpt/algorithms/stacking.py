@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from netsculpt.config.binarization import BinarizationConfig
+from netsculpt.config.pruning import FilterPruningConfig
+from netsculpt.config.quantization import QuantizationConfig
+from netsculpt.config.sparsity import SPARSITY_ALGORITHMS
 from netsculpt.errors import ConfigError
+from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import ModelGraph
 
 __all__ = ["CONFLICTS", "check_stack", "touched_layers"]
 
-_SPARSITY = ("magnitude_sparsity", "rb_sparsity", "const_sparsity")
-_WEIGHTED = {"conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 
 Rule = Callable[[Any, Any], str | None]  # (config of the first, config of the second) -> reason, or None if allowed
 
@@ -32,16 +35,16 @@ def _always(reason: str) -> Rule:
 
 #: Pairs of algorithms that cannot act on the same layer, with the reason shown to the user.
 CONFLICTS: dict[frozenset[str], Rule] = {
-    frozenset({"binarization", "quantization"}): _always(
+    frozenset({BinarizationConfig.NAME, QuantizationConfig.NAME}): _always(
         "a binarized conv's weights and inputs are already 1-bit; quantizing them too is contradictory"
     ),
     **{
-        frozenset({"binarization", s}): _always(
+        frozenset({BinarizationConfig.NAME, s}): _always(
             "binarization maps zeroed weights to -scale (sign(0) = -1), undoing the mask"
         )
-        for s in _SPARSITY
+        for s in SPARSITY_ALGORITHMS
     },
-    frozenset({"binarization", "filter_pruning"}): _always(
+    frozenset({BinarizationConfig.NAME, FilterPruningConfig.NAME}): _always(
         "pruning slices channels out at strip, but the input binarizer's per-channel thresholds and the "
         "binary weights' scales were learned over the full layer"
     ),
@@ -73,7 +76,7 @@ def touched_layers(name: str, cfg: Any, plan: Any, graph: ModelGraph) -> dict[st
     fn = getattr(plan, "touched_layers", None)
     if callable(fn):
         return dict(fn())
-    reader = {"quantization": _quantization_layers, "filter_pruning": _pruning_layers}.get(name)
+    reader = {QuantizationConfig.NAME: _quantization_layers, FilterPruningConfig.NAME: _pruning_layers}.get(name)
     layers = reader(plan) if reader is not None else None
     if layers is not None:
         return layers
@@ -82,7 +85,7 @@ def touched_layers(name: str, cfg: Any, plan: Any, graph: ModelGraph) -> dict[st
         normalize_patterns(getattr(cfg, "target_scopes", None)),
         where=name,
     )
-    return {n.scope: "weights" for n in graph.nodes if n.op in _WEIGHTED and n.scope in scope}
+    return {n.scope: "weights" for n in graph.nodes if n.op in WEIGHTED_OPS and n.scope in scope}
 
 
 def check_stack(plans: Sequence[tuple[Any, Any, Any]], graph: ModelGraph) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from netsculpt.config.fields import config_field
 from netsculpt.config.quantization import StagedQuantizationParams
@@ -14,7 +14,7 @@ __all__ = ["BinarizationConfig"]
 Scopes = tuple[str, ...] | str | None
 
 
-@register_config("binarization")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class BinarizationConfig:
     """Binary weights and scale-threshold binary activations for ``Conv2d`` layers (NNCF's ``binarization``).
@@ -57,7 +57,8 @@ class BinarizationConfig:
         ...                   "disable_wd_start_epoch": 60}}
     """
 
-    algorithm: Literal["binarization"] = config_field("binarization")
+    NAME: ClassVar[str] = "binarization"
+    algorithm: Literal["binarization"] = config_field(NAME)
     mode: Literal["xnor", "dorefa"] = config_field(
         "xnor", doc="Weight binarization: 'xnor' (scale per output filter) or 'dorefa' (one scale per tensor)."
     )

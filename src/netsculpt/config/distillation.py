@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from netsculpt.config.fields import config_field
 from netsculpt.config.registry import register_config
@@ -11,7 +11,7 @@ from netsculpt.config.registry import register_config
 __all__ = ["KnowledgeDistillationConfig"]
 
 
-@register_config("knowledge_distillation")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class KnowledgeDistillationConfig:
     """Distil the uncompressed model (the teacher) into the compressed one; the loss joins ``ctrl.loss()``.
@@ -28,7 +28,8 @@ class KnowledgeDistillationConfig:
         >>> cfg = {"algorithm": "knowledge_distillation", "type": "softmax", "temperature": 4.0}
     """
 
-    algorithm: Literal["knowledge_distillation"] = config_field("knowledge_distillation")
+    NAME: ClassVar[str] = "knowledge_distillation"
+    algorithm: Literal["knowledge_distillation"] = config_field(NAME)
     type: Literal["mse", "softmax"] = config_field(doc="Distillation loss: 'mse' on outputs or 'softmax' (KL-style).")
     scale: float = config_field(1.0, doc="Multiplier of the distillation loss.", min=0.0)
     temperature: float = config_field(

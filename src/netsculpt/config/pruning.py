@@ -8,7 +8,7 @@ blocked convolution kernels need to run faster (see PEERS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from netsculpt.config.fields import FieldCheckError, config_field
 from netsculpt.config.quantization import BatchnormAdaptationConfig
@@ -59,6 +59,11 @@ class FilterPruningParams:
     prune_downsample_convs: bool = config_field(False, doc="Prune convolutions with a stride above 1.")
     prune_batch_norms: bool = config_field(True, doc="Zero the BatchNorm parameters of pruned channels.")
     round_to: int = config_field(1, doc="netsculpt: kept channel counts are multiples of this (8 suits ORT).", min=1)
+    keep_per_group: dict[str, float] | None = config_field(
+        None,
+        doc="netsculpt: fraction of channels kept per channel group, keyed by the group's first layer (written by "
+        "netsculpt.search Policy.to_config); replaces the uniform level and its schedule.",
+    )
     legr_params: LegrParams = field(default_factory=LegrParams, metadata={"doc": "LeGR settings."})
     save_ranking_coeffs_path: str | None = config_field(None, doc="LeGR: where to save the learned coefficients.")
     load_ranking_coeffs_path: str | None = config_field(None, doc="LeGR: coefficients to load.")
@@ -72,6 +77,9 @@ class FilterPruningParams:
                 f"give either pruning_target or pruning_flops_target, not both; got {self.pruning_target} and "
                 f"{self.pruning_flops_target}",
             )
+        for name, keep in (self.keep_per_group or {}).items():
+            if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0.0 < keep <= 1.0:
+                raise FieldCheckError(f"keep_per_group.{name}", f"must be a number in (0, 1]; got {keep!r}")
         if not self.prune_batch_norms:
             raise FieldCheckError(
                 "prune_batch_norms",
@@ -101,12 +109,13 @@ class PruningInitializerConfig:
     )
 
 
-@register_config("filter_pruning")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class FilterPruningConfig:
     """Remove whole output channels and everything coupled to them (NNCF's ``filter_pruning``)."""
 
-    algorithm: Literal["filter_pruning"] = config_field("filter_pruning")
+    NAME: ClassVar[str] = "filter_pruning"
+    algorithm: Literal["filter_pruning"] = config_field(NAME)
     pruning_init: float = config_field(
         0.0, doc="Level applied right after initialization.", min=0.0, max=1.0, max_open=True
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from netsculpt.config.fields import FieldCheckError, config_field
 from netsculpt.config.registry import register_config
@@ -175,12 +175,13 @@ class StagedQuantizationParams:
     base_wd: float = config_field(1e-5, doc="Weight decay before it is disabled.", min=0.0)
 
 
-@register_config("quantization")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class QuantizationConfig:
     """Quantization-aware training with learned scales (NNCF's ``quantization`` algorithm)."""
 
-    algorithm: Literal["quantization"] = config_field("quantization")
+    NAME: ClassVar[str] = "quantization"
+    algorithm: Literal["quantization"] = config_field(NAME)
     initializer: QuantInitializerConfig = field(
         default_factory=QuantInitializerConfig, metadata={"doc": "Range init and BN adaptation."}
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from netsculpt.config.fields import FieldCheckError, config_field
 from netsculpt.config.quantization import BatchnormAdaptationConfig
@@ -20,6 +20,7 @@ __all__ = [
     "MagnitudeSparsityParams",
     "RBSparsityConfig",
     "RBSparsityParams",
+    "SPARSITY_ALGORITHMS",
     "SparsityInitializerConfig",
     "SparsityScheduleParams",
 ]
@@ -114,7 +115,7 @@ def _check_init(init: float, params: MagnitudeSparsityParams | RBSparsityParams)
         )
 
 
-@register_config("magnitude_sparsity")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class MagnitudeSparsityConfig:
     """Unstructured sparsity: the smallest weights are masked to zero (ALGORITHMS.md §8.2).
@@ -122,7 +123,8 @@ class MagnitudeSparsityConfig:
     Unstructured sparsity makes the model compress better on disk; it does not make ONNX Runtime faster.
     """
 
-    algorithm: Literal["magnitude_sparsity"] = config_field("magnitude_sparsity")
+    NAME: ClassVar[str] = "magnitude_sparsity"
+    algorithm: Literal["magnitude_sparsity"] = config_field(NAME)
     sparsity_init: float = config_field(0.0, doc="Level applied when the model is created.", min=0.0, max=1.0,
                                         max_open=True)
     initializer: SparsityInitializerConfig = field(
@@ -137,7 +139,7 @@ class MagnitudeSparsityConfig:
         _check_init(self.sparsity_init, self.params)
 
 
-@register_config("rb_sparsity")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class RBSparsityConfig:
     """Regularisation-based (L0-style) sparsity: learned stochastic masks and a loss towards the level (§8.3).
@@ -145,7 +147,8 @@ class RBSparsityConfig:
     Unstructured sparsity makes the model compress better on disk; it does not make ONNX Runtime faster.
     """
 
-    algorithm: Literal["rb_sparsity"] = config_field("rb_sparsity")
+    NAME: ClassVar[str] = "rb_sparsity"
+    algorithm: Literal["rb_sparsity"] = config_field(NAME)
     sparsity_init: float = config_field(0.0, doc="Level of the loss target before the first epoch.", min=0.0,
                                         max=1.0, max_open=True)
     params: RBSparsityParams = field(default_factory=RBSparsityParams, metadata={"doc": "Schedule."})
@@ -160,12 +163,17 @@ class RBSparsityConfig:
         _check_init(self.sparsity_init, self.params)
 
 
-@register_config("const_sparsity")
+@register_config
 @dataclass(frozen=True, kw_only=True)
 class ConstSparsityConfig:
     """Fixed masks: zeros in the weights when the model is created (or masks loaded from a checkpoint) stay zero."""
 
-    algorithm: Literal["const_sparsity"] = config_field("const_sparsity")
+    NAME: ClassVar[str] = "const_sparsity"
+    algorithm: Literal["const_sparsity"] = config_field(NAME)
     ignored_scopes: Scopes = config_field(None, doc="Modules whose weights are not masked.")
     target_scopes: Scopes = config_field(None, doc="Only these modules' weights are masked.")
     validate_scopes: bool = config_field(True, doc="Scopes that match nothing are an error.")
+
+
+#: Names of the unstructured sparsity algorithms (at most one of them per stack).
+SPARSITY_ALGORITHMS: tuple[str, ...] = (MagnitudeSparsityConfig.NAME, RBSparsityConfig.NAME, ConstSparsityConfig.NAME)

@@ -15,12 +15,12 @@ from torch import nn
 
 from netsculpt.algorithms.quantization.part import NativeFakeQuantize
 from netsculpt.graph.hooks import get_runtime
+from netsculpt.graph.ops import CONV_OPS
 from netsculpt.graph.trace import ModelGraph
 
 __all__ = ["fold_batchnorms"]
 
 logger = logging.getLogger(__name__)
-_CONV = {"conv1d", "conv2d", "conv3d"}
 
 
 def _set_module(model: nn.Module, fqn: str, new: nn.Module) -> None:
@@ -35,14 +35,14 @@ def fold_batchnorms(model: nn.Module, graph: ModelGraph) -> list[str]:
     rt = get_runtime(model)
     per_scope: dict[str, int] = {}
     for n in graph.nodes:
-        if n.op in _CONV or n.op == "batch_norm":
+        if n.op in CONV_OPS or n.op == "batch_norm":
             per_scope[n.scope] = per_scope.get(n.scope, 0) + 1
     folded = []
     for node in graph.ops("batch_norm"):
         bn = modules.get(node.scope)
         src = node.inputs[0] if node.inputs else None
         conv_node = graph.producer(src) if src is not None else None
-        if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or conv_node is None or conv_node.op not in _CONV:
+        if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or conv_node is None or conv_node.op not in CONV_OPS:
             continue
         conv = modules.get(conv_node.scope)
         if not isinstance(conv, nn.modules.conv._ConvNd) or bn.running_var is None or bn.running_mean is None:
@@ -51,8 +51,8 @@ def fold_batchnorms(model: nn.Module, graph: ModelGraph) -> list[str]:
             continue  # a module applied twice cannot be folded once
         if len(graph.consumers(conv_node.id)) != 1:
             continue
-        if rt is not None and conv_node.address in rt.post_hooks:
-            continue
+        if rt is not None and (conv_node.address in rt.post_hooks or node.address in rt.pre_hooks):
+            continue  # a transform on the BN's own arguments (weight, bias) cannot be folded into the conv
         if not _fold_one(conv, bn, rt, conv_node.address):
             continue
         _set_module(model, node.scope, nn.Identity())

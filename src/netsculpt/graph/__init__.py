@@ -1,4 +1,4 @@
-"""Model graph (tracing), op-address hooks and scopes."""
+"""Model graph (tracing), op-address hooks and scopes; the op vocabulary (``ops``), ``UnionFind``, channel groups."""
 
 from __future__ import annotations
 

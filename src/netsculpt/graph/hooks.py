@@ -5,16 +5,26 @@ in ``ops`` (a ModuleDict, so ``state_dict()`` checkpoints them next to the model
 unchanged). While the root module runs, a ``TorchFunctionMode`` counts op calls exactly as
 ``ModelGraph.build`` does and applies:
 
-- *pre hooks* to an argument of the op at an address (weight quantizers, masks: arg 1 of conv/linear);
+- *pre hooks* to an argument of the op at an address, named by position or keyword (weight quantizers,
+  masks: arg 1 of conv/linear; ``"weight"`` of ``batch_norm``, which ``nn.BatchNorm2d`` passes by keyword);
+  a hook reaches its argument whichever way the call passes it;
 - *post hooks* to an output of the op at an address (activation quantizers);
 - *input hooks* to the model's positional inputs.
 
 Each hook is a chain of keys into ``ops``; chains are sorted by a priority so stacked algorithms always
 compose in the same order (masks before quantizers).
+
+A *bypassable block* (``add_bypass``, then ``set_bypass(name, True)``) is a submodule whose forward, while
+bypassed, returns its input without running (elastic depth). Addresses are counted per (scope, op name): a
+skipped block still adds the op counts one call of it adds (measured on its first normal run; before that,
+only its own scopes lose counts, and blocks sharing a submodule with the rest of the model are refused), so
+every op outside the block keeps its address.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -24,13 +34,15 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph._scopes import ScopeTracker, op_name
-from netsculpt.graph.trace import Address
+from netsculpt.graph.trace import Address, ModelGraph, format_address
 
 __all__ = ["RUNTIME_ATTR", "HookRuntime", "attach_runtime", "detach_runtime", "get_runtime"]
 
 RUNTIME_ATTR = "_netsculpt"
 Chain = list[tuple[int, str]]  # (priority, key into ops), applied in ascending priority
+Slot = int | str  # an op argument: position or keyword name
 
 
 class _RuntimeMode(TorchFunctionMode):
@@ -48,9 +60,7 @@ class _RuntimeMode(TorchFunctionMode):
         addr = (scope, name, idx)
         pre = rt.pre_hooks.get(addr)
         if pre is not None:
-            args = list(args)
-            for pos, chain in pre.items():
-                args[pos] = rt.run_chain(chain, args[pos])
+            args, kwargs = _run_pre_hooks(rt, func, addr, pre, args, kwargs or {})
         out = func(*args, **(kwargs or {}))
         post = rt.post_hooks.get(addr)
         if post is not None:
@@ -64,17 +74,62 @@ class _RuntimeMode(TorchFunctionMode):
         return out
 
 
+def _run_pre_hooks(
+    rt: HookRuntime, func: Any, addr: Address, pre: dict[Slot, Chain], args: Sequence[Any], kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run each pre-hook chain on its argument, found as passed (position or keyword) or via the signature."""
+    args, kwargs = list(args), dict(kwargs)
+    for slot, chain in pre.items():
+        where: Slot | None = slot
+        if not (isinstance(slot, int) and slot < len(args) or isinstance(slot, str) and slot in kwargs):
+            names = _param_names(func)  # passed the other way (keyword / position), or not at all
+            if isinstance(slot, int):
+                where = names[slot] if slot < len(names) and names[slot] in kwargs else None
+            else:
+                where = names.index(slot) if slot in names[: len(args)] else None
+        value = None if where is None else args[where] if isinstance(where, int) else kwargs[where]
+        if value is None:
+            raise UnsupportedModelError(
+                f"{format_address(addr)}: a compression op is hooked to argument {slot!r} of {addr[1]}, "
+                "which this call does not pass (or passes as None)"
+            )
+        if isinstance(where, int):
+            args[where] = rt.run_chain(chain, value)
+        elif where is not None:
+            kwargs[where] = rt.run_chain(chain, value)
+    return args, kwargs
+
+
+@functools.cache
+def _param_names(func: Any) -> tuple[str, ...]:
+    """Positional parameter names of ``func``, from its signature or, for builtins, its ATen schemas."""
+    try:
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return tuple(p.name for p in inspect.signature(func).parameters.values() if p.kind in kinds)
+    except (TypeError, ValueError):  # builtins (torch.conv2d...) have no Python signature
+        pass
+    try:
+        schemas = torch._C._jit_get_schemas_for_operator(f"aten::{op_name(func)}")
+        found = {tuple(a.name for a in sch.arguments if not a.kwarg_only) for sch in schemas}
+    except Exception:  # noqa: BLE001 - private API; without it only the as-passed form is reached
+        found = set()
+    return found.pop() if len(found) == 1 else ()  # overloads that disagree: unknown
+
+
 class HookRuntime(nn.Module):
     """Holds compression modules and applies them at op addresses during the root module's forward."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops = nn.ModuleDict()
-        self.pre_hooks: dict[Address, dict[int, Chain]] = {}
+        self.pre_hooks: dict[Address, dict[Any, Chain]] = {}  # keyed by Slot (Any: shares code with post_hooks)
         self.post_hooks: dict[Address, dict[int, Chain]] = {}
         self.input_hooks: dict[int, Chain] = {}
         self.tracker = ScopeTracker()
         self.counters: dict[tuple[str, str], int] = {}
+        self.bypass_blocks: set[str] = set()  # blocks made bypassable by add_bypass
+        self.bypassed: set[str] = set()  # the ones skipped now
+        self.block_ops: dict[str, dict[tuple[str, str], int]] = {}  # block -> op counts one call of it adds
         self._mode: _RuntimeMode | None = None
         self._depth = 0
 
@@ -86,8 +141,12 @@ class HookRuntime(nn.Module):
         self.ops[key] = module
         return key
 
-    def hook_arg(self, address: Address, arg: int, key: str, priority: int) -> None:
-        """Apply ``ops[key]`` to positional argument ``arg`` of the op at ``address``."""
+    def hook_arg(self, address: Address, arg: Slot, key: str, priority: int) -> None:
+        """Apply ``ops[key]`` to argument ``arg`` (position or keyword name) of the op at ``address``, passed
+        either way (the signature maps one to the other; use one spelling per argument). A call that does not
+        pass it, or passes ``None``, raises ``UnsupportedModelError`` naming the address."""
+        if isinstance(arg, bool) or not (isinstance(arg, int) and arg >= 0 or isinstance(arg, str) and arg):
+            raise ValueError(f"hook_arg: arg must be a position (int >= 0) or a keyword name; got {arg!r}")
         chain = self.pre_hooks.setdefault(address, {}).setdefault(arg, [])
         chain.append((priority, key))
         chain.sort()
@@ -122,6 +181,39 @@ class HookRuntime(nn.Module):
                 for prio, key in chain:
                     self.hook_output(dst, key, prio, j)
 
+    # ---- bypassable blocks (elastic depth) -------------------------------------------------------
+    def add_bypass(self, model: nn.Module, graph: ModelGraph, module_name: str, arg: Slot = 0) -> None:
+        """Make ``model.<module_name>`` bypassable (off until ``set_bypass``): its forward then returns its
+        argument ``arg`` (position or keyword name) unchanged, without running.
+
+        Raises:
+            UnsupportedModelError: no such submodule (or the root); it ran no op when ``graph`` was traced;
+                its output shape differs from its input shape in ``graph``; or it shares a submodule with the
+                rest of the model (skipping it would shift that submodule's op addresses).
+        """
+        if module_name in self.bypass_blocks:
+            raise KeyError(f"bypassable block '{module_name}' already exists")
+        modules = dict(model.named_modules())  # the names scopes use (a module shared by two names: the first)
+        block = modules.get(module_name) if module_name.split(".")[0] != RUNTIME_ATTR else None
+        if not module_name or block is None:
+            raise UnsupportedModelError(f"{module_name or '<root>'}: not a submodule of the model; cannot bypass it")
+        _check_block_shapes(graph, module_name)
+        names = {id(m): n for n, m in modules.items()}
+        for m in block.modules():
+            if not _inside(names[id(m)], module_name):
+                raise UnsupportedModelError(
+                    f"{module_name}: cannot bypass it; its submodule '{names[id(m)]}' is also used outside it, "
+                    "so skipping the block would shift that module's op addresses"
+                )
+        block.__dict__["forward"] = _Bypass(self, block, module_name, arg)
+        self.bypass_blocks.add(module_name)
+
+    def set_bypass(self, module_name: str, on: bool) -> None:
+        """Skip (``on=True``) or run again (``False``) a block made bypassable by ``add_bypass``."""
+        if module_name not in self.bypass_blocks:
+            raise KeyError(f"set_bypass: '{module_name}' is not bypassable; call add_bypass first")
+        (self.bypassed.add if on else self.bypassed.discard)(module_name)
+
     # ---- runtime ---------------------------------------------------------------------------------
     def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         self._depth += 1
@@ -152,6 +244,70 @@ class HookRuntime(nn.Module):
 
     def extra_repr(self) -> str:
         return f"ops={len(self.ops)}, pre_hooks={len(self.pre_hooks)}, post_hooks={len(self.post_hooks)}"
+
+
+def _inside(scope: str, block: str) -> bool:
+    return scope == block or scope.startswith(block + ".")
+
+
+def _check_block_shapes(graph: ModelGraph, name: str) -> None:
+    """The block's inputs and outputs (tensors crossing its boundary in ``graph``) must share one shape."""
+    inside = {n.id for n in graph.nodes if _inside(n.scope, name)}
+    if not inside:
+        raise UnsupportedModelError(f"{name}: ran no op on the example inputs; cannot bypass it")
+    ins: set[tuple[int, ...]] = set()
+    model_outs = [r for r in graph.outputs if r.kind == "node" and int(r.ref) in inside]
+    outs = {graph.node(int(r.ref)).output_shapes[r.out_index] for r in model_outs}
+    for i in sorted(inside):
+        node = graph.node(i)
+        for r in node.inputs:
+            if r.kind == "node" and int(r.ref) not in inside:
+                ins.add(graph.node(int(r.ref)).output_shapes[r.out_index])
+            elif r.kind == "input" and int(r.ref) < len(graph.input_shapes):
+                ins.add(graph.input_shapes[int(r.ref)])
+        outs.update(node.output_shapes[r.out_index] for c, r in graph.consumers(i) if c.id not in inside)
+    if len(ins) != 1 or outs != ins:
+        raise UnsupportedModelError(
+            f"{name}: cannot bypass it; its output shapes {sorted(outs)} differ from its input shapes "
+            f"{sorted(ins)}. Only a block whose output has its input's shape can be skipped"
+        )
+
+
+class _Bypass:
+    """The forward of a bypassable block, set as an instance attribute (the block keeps its class)."""
+
+    def __init__(self, rt: HookRuntime, block: nn.Module, name: str, arg: Slot) -> None:
+        self.rt, self.block, self.name, self.arg = rt, block, name, arg
+        self.inner = block.__dict__.get("forward")  # a forward set on the instance before, if any
+        params = _param_names(type(block).forward)[1:]  # without self
+        self.pos = arg if isinstance(arg, int) else params.index(arg) if arg in params else None
+        self.kw = arg if isinstance(arg, str) else params[arg] if arg < len(params) else None
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The block's own forward."""
+        return (self.inner or type(self.block).forward.__get__(self.block))(*args, **kwargs)
+
+    def _arg(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.kw is not None and self.kw in kwargs:
+            return kwargs[self.kw]
+        return args[self.pos] if self.pos is not None and self.pos < len(args) else None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        rt = self.rt
+        if self.name in rt.bypassed:
+            x = self._arg(args, kwargs)
+            if not isinstance(x, torch.Tensor):
+                raise UnsupportedModelError(f"{self.name}: bypassed, but its argument {self.arg!r} is not a tensor")
+            for key, n in rt.block_ops.get(self.name, {}).items() if rt._depth else ():
+                rt.counters[key] = rt.counters.get(key, 0) + n  # later calls of the same ops keep their index
+            return x
+        if not rt._depth or self.name in rt.block_ops:
+            return self.run(*args, **kwargs)
+        before = dict(rt.counters)  # first run inside a root forward: measure the op counts it adds
+        out = self.run(*args, **kwargs)
+        counts = {k: n - before.get(k, 0) for k, n in rt.counters.items()}
+        rt.block_ops[self.name] = {k: n for k, n in counts.items() if n}
+        return out
 
 
 class _Enter:
@@ -251,6 +407,12 @@ def detach_runtime(model: nn.Module) -> None:
         if isinstance(hook, _Exit) and hook.rt is rt:
             del model._forward_hooks[hook_id]
             model._forward_hooks_always_called.pop(hook_id, None)
+    for module in model.modules():
+        fwd = module.__dict__.get("forward")
+        if isinstance(fwd, _Bypass) and fwd.rt is rt:
+            del module.__dict__["forward"]
+            if fwd.inner is not None:
+                module.__dict__["forward"] = fwd.inner
     delattr(model, RUNTIME_ATTR)
     if isinstance(model, _SequentialWithRuntime):
         model.__class__ = _original_class(type(model))

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+from netsculpt.graph.ops import (
+    COMPUTE_OPS,
+    CONCAT_OPS,
+    MATMUL_OPS,
+    QUANTIZATION_TRANSPARENT_OPS,
+    WEIGHTED_OPS,
+    is_added_term,
+)
 from netsculpt.graph.trace import InputRef, ModelGraph
-from netsculpt.metrics.macs import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS, MATMUL_OPS, ROOT
+from netsculpt.metrics.macs import ROOT
 
-__all__ = ["quantization_bits"]
+__all__ = ["ModuleQuantizers", "module_bits", "quantization_bits", "quantizer_keys"]
 
 logger = logging.getLogger(__name__)
-
-_COMPUTE = CONV_OPS | CONV_TRANSPOSE_OPS | LINEAR_OPS | MATMUL_OPS
-_WEIGHTED = CONV_OPS | CONV_TRANSPOSE_OPS | LINEAR_OPS
 
 
 def _as_point(p: Any) -> tuple[Any, ...]:
@@ -23,19 +29,88 @@ def _as_point(p: Any) -> tuple[Any, ...]:
 
 
 def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[tuple[Any, ...]]:
-    from netsculpt.algorithms.quantization.placement import CAT, TRANSPARENT
-
     if ref.kind == "input":
         return [("input", int(ref.ref), 0)]
     if ref.kind != "node":
         return []
     node = graph.node(int(ref.ref))
-    if (node.op in TRANSPARENT or node.op in CAT) and node.id not in seen:
+    if (node.op in QUANTIZATION_TRANSPARENT_OPS or node.op in CONCAT_OPS) and node.id not in seen:
         seen.add(node.id)
         refs = [r for r in node.inputs if r.kind in ("node", "input")]
-        refs = refs[:1] if node.op in TRANSPARENT else refs
+        refs = refs[:1] if node.op in QUANTIZATION_TRANSPARENT_OPS else refs
         return [p for r in refs for p in _walk(graph, r, seen)]
     return [("node", node.address, ref.out_index)]
+
+
+@dataclass(frozen=True)
+class ModuleQuantizers:
+    """Which quantizers decide the bits of one module that runs a conv, linear or matmul.
+
+    Attributes:
+        weight: key of its weight quantizer, or ``None``.
+        inputs: per quantized activation input, the keys of the quantizers that reach it (through transparent
+            ops and concats); the module's activation bits are the largest of them.
+        matmul_inputs: for a matmul of two quantized activations in a module without a weight quantizer, its
+            inputs' keys: the weight bits are the smallest of the per-input largest bits.
+    """
+
+    weight: str | None
+    inputs: tuple[tuple[str, ...], ...]
+    matmul_inputs: tuple[tuple[str, ...], ...] = ()
+
+
+def quantizer_keys(ctrl: Any, graph: ModelGraph | None = None) -> dict[str, ModuleQuantizers]:
+    """The quantizers behind the bits of each module (the single rule ``quantization_bits`` and search costs use).
+
+    Args:
+        ctrl: a ``CompressionController`` (parts without quantizers are ignored).
+        graph: the graph the controller was built on (default: ``ctrl.graph``).
+
+    Returns:
+        ``{module FQN: ModuleQuantizers}`` for modules with at least one quantizer (``"<root>"`` for the root).
+    """
+    g = graph if graph is not None else getattr(ctrl, "graph", None)
+    if g is None:
+        logger.warning("quantization_bits: the controller has no graph; every module counts as 32-bit")
+        return {}
+    weight_by_param: dict[str, str] = {}
+    act_by_point: dict[tuple[Any, ...], str] = {}
+    for part in getattr(ctrl, "child_ctrls", []):
+        for info in getattr(part, "infos", []):
+            if info.group == "weights":
+                weight_by_param[str(info.target)] = str(info.key)
+            else:
+                for p in info.points:
+                    act_by_point[_as_point(p)] = str(info.key)
+    weight: dict[str, str] = {}
+    from_inputs: dict[str, tuple[tuple[str, ...], ...]] = {}
+    inputs: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for node in g.nodes:
+        if node.op not in COMPUTE_OPS:
+            continue
+        module = node.scope or ROOT
+        acts: list[InputRef] = []
+        for ref in node.inputs:
+            if ref.kind == "param" and str(ref.ref) in weight_by_param:
+                if node.op not in WEIGHTED_OPS or ref.arg in (1, "weight"):
+                    weight[module] = weight_by_param[str(ref.ref)]
+            elif ref.kind in ("node", "input") and (node.op in MATMUL_OPS or ref.arg in (0, "input")):
+                if is_added_term(node.op, ref.arg):
+                    continue  # addmm's added term is not a product operand (placement does not quantize it)
+                acts.append(ref)
+        found: list[tuple[str, ...]] = []
+        for ref in acts:
+            keys = tuple(act_by_point[p] for p in _walk(g, ref, set()) if p in act_by_point)
+            if keys:
+                found.append(keys)
+        if found:
+            inputs[module] = tuple(found)
+            if module not in weight and module not in from_inputs and node.op in MATMUL_OPS and len(found) > 1:
+                from_inputs[module] = tuple(found)  # activation x activation matmul (the first one decides)
+    return {
+        m: ModuleQuantizers(weight.get(m), inputs.get(m, ()), () if m in weight else from_inputs.get(m, ()))
+        for m in sorted({*weight, *inputs})
+    }
 
 
 def quantization_bits(ctrl: Any, graph: ModelGraph | None = None) -> tuple[dict[str, int], dict[str, int]]:
@@ -52,39 +127,24 @@ def quantization_bits(ctrl: Any, graph: ModelGraph | None = None) -> tuple[dict[
     Returns:
         ``(weight_bits, act_bits)``, both keyed by module FQN (``"<root>"`` for the root module).
     """
-    g = graph if graph is not None else getattr(ctrl, "graph", None)
-    if g is None:
-        logger.warning("quantization_bits: the controller has no graph; every module counts as 32-bit")
-        return {}, {}
-    weight_by_param: dict[str, int] = {}
-    act_by_point: dict[tuple[Any, ...], int] = {}
-    for part in getattr(ctrl, "child_ctrls", []):
-        for info in getattr(part, "infos", []):
-            if info.group == "weights":
-                weight_by_param[str(info.target)] = int(info.export_bits)
-            else:
-                for p in info.points:
-                    act_by_point[_as_point(p)] = int(info.export_bits)
+    bits = {
+        str(i.key): int(i.export_bits) for part in getattr(ctrl, "child_ctrls", []) for i in getattr(part, "infos", [])
+    }
+    return module_bits(quantizer_keys(ctrl, graph), bits)
+
+
+def module_bits(
+    keys: dict[str, ModuleQuantizers], bits: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Weight and activation bits per module given the bits of every quantizer key."""
     w_bits: dict[str, int] = {}
     a_bits: dict[str, int] = {}
-    for node in g.nodes:
-        if node.op not in _COMPUTE:
-            continue
-        module = node.scope or ROOT
-        acts: list[InputRef] = []
-        for ref in node.inputs:
-            if ref.kind == "param" and str(ref.ref) in weight_by_param:
-                if node.op not in _WEIGHTED or ref.arg in (1, "weight"):
-                    w_bits[module] = weight_by_param[str(ref.ref)]
-            elif ref.kind in ("node", "input") and (node.op in MATMUL_OPS or ref.arg in (0, "input")):
-                acts.append(ref)
-        found: list[int] = []
-        for ref in acts:
-            bits = [act_by_point[p] for p in _walk(g, ref, set()) if p in act_by_point]
-            if bits:
-                found.append(max(bits))
-        if found:
-            a_bits[module] = max(found)
-            if module not in w_bits and node.op in MATMUL_OPS and len(found) > 1:
-                w_bits[module] = min(found)  # activation x activation matmul
+    for module, mq in keys.items():
+        per_input = [max(bits[k] for k in inp) for inp in mq.inputs]
+        if per_input:
+            a_bits[module] = max(per_input)
+        if mq.weight is not None:
+            w_bits[module] = bits[mq.weight]
+        elif mq.matmul_inputs:
+            w_bits[module] = min(max(bits[k] for k in inp) for inp in mq.matmul_inputs)
     return w_bits, a_bits

@@ -23,16 +23,24 @@ from typing import Any
 
 from torch import nn
 
+from netsculpt.graph.ops import ADDMM_OPS, CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS, MATMUL_OPS
 from netsculpt.graph.trace import InputRef, ModelGraph, Node, format_address
 
-__all__ = ["CONV_OPS", "LINEAR_OPS", "MATMUL_OPS", "MacsReport", "count_macs", "macs_of_node"]
+# CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS and MATMUL_OPS are re-exported from netsculpt.graph.ops (older imports).
+__all__ = [
+    "CONV_OPS",
+    "CONV_TRANSPOSE_OPS",
+    "LINEAR_OPS",
+    "MATMUL_OPS",
+    "ROOT",
+    "MacsReport",
+    "bops",
+    "count_macs",
+    "macs_of_node",
+]
 
 logger = logging.getLogger(__name__)
 
-CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d"})
-CONV_TRANSPOSE_OPS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-LINEAR_OPS = frozenset({"linear"})
-MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "__matmul__", "__rmatmul__", "addmm", "baddbmm", "addbmm"})
 ROOT = "<root>"
 
 
@@ -129,7 +137,7 @@ def macs_of_node(node: Node, shapes: _Shapes) -> int | None:
         return math.prod(wshape) * math.prod(out[:-1])  # linear: weight is (out, in)
     if node.op in MATMUL_OPS:
         args = _tensor_args(node)
-        if node.op in ("addmm", "baddbmm", "addbmm"):
+        if node.op in ADDMM_OPS:
             args = args[1:]  # the first tensor is the added term
         if not args:
             return None

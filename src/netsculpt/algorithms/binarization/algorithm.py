@@ -15,6 +15,7 @@ from netsculpt.algorithms.binarization.part import BinarizationPart
 from netsculpt.config.binarization import BinarizationConfig
 from netsculpt.errors import ConfigError, UnsupportedModelError
 from netsculpt.graph.hooks import attach_runtime
+from netsculpt.graph.ops import CONV_OPS, LINEAR_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import Address, ModelGraph, Node
 
@@ -22,7 +23,7 @@ __all__ = ["PRIORITY", "BinarizationAlgorithm", "BinarizationPlan", "BinarizedLa
 
 logger = logging.getLogger(__name__)
 PRIORITY = 50  # after masks (10, 20), before quantizers (100) on the same tensor
-_WEIGHTED = ("conv1d", "conv2d", "conv3d", "linear")
+_WEIGHTED = CONV_OPS | LINEAR_OPS  # layers counted in the binarized MAC share (_node_macs has no conv-transpose rule)
 
 
 @dataclass(frozen=True)
@@ -79,23 +80,23 @@ def _node_macs(graph: ModelGraph, node: Node) -> int:
     if not wshape or not node.output_shapes:
         return 0
     out = node.output_shapes[0]
-    if node.op == "linear":
+    if node.op in LINEAR_OPS:
         return math.prod(wshape) * math.prod(out[:-1]) // max(out[0], 1)
     return math.prod(wshape) * math.prod(out[2:])
 
 
-@register_algorithm("binarization")
+@register_algorithm(BinarizationConfig)
 class BinarizationAlgorithm:
     """Binary weights (XNOR / DoReFa) and scale-threshold binary inputs for Conv2d; ALGORITHMS.md §8.6."""
 
-    name: ClassVar[str] = "binarization"
+    name: ClassVar[str] = BinarizationConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "quant"
 
     def check(self, cfg: BinarizationConfig, ctx: BuildContext) -> BinarizationPlan:
         """Find the Conv2d layers in scope; does not touch the model."""
         graph = ctx.graph
         scope = Scope(
-            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where="binarization"
+            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=self.name
         )
         convs: dict[str, list[Node]] = {}
         weights: dict[str, str] = {}

@@ -30,7 +30,7 @@ class BinarizationPart:
     ``part.scheduler.attach_optimizer(opt)`` to let it drive the LR (polynomial drop) and weight decay.
     """
 
-    name = "binarization"
+    name = BinarizationConfig.NAME
     kind: ClassVar[str] = "quant"
 
     def __init__(self, cfg: BinarizationConfig, plan: BinarizationPlan, rt: HookRuntime) -> None:

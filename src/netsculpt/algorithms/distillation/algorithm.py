@@ -38,11 +38,11 @@ class DistillationPlan:
         return {}
 
 
-@register_algorithm("knowledge_distillation")
+@register_algorithm(KnowledgeDistillationConfig)
 class KnowledgeDistillationAlgorithm:
     """Adds ``scale * KD(student, teacher)`` to ``ctrl.loss()``; ALGORITHMS.md §1 item 3."""
 
-    name: ClassVar[str] = "knowledge_distillation"
+    name: ClassVar[str] = KnowledgeDistillationConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
     def check(self, cfg: KnowledgeDistillationConfig, ctx: BuildContext) -> DistillationPlan:

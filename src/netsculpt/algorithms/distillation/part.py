@@ -16,6 +16,7 @@ from torch import nn
 
 from netsculpt.algorithms.base import CompressionStage
 from netsculpt.algorithms.distillation.loss import kd_loss
+from netsculpt.algorithms.schedule_base import CountingScheduler
 from netsculpt.config.distillation import KnowledgeDistillationConfig
 from netsculpt.graph.hooks import HookRuntime, _Enter, _Exit, get_runtime
 
@@ -99,37 +100,16 @@ def remove_hooks(model: nn.Module) -> int:
     return removed
 
 
-class _ConstantScheduler:
-    """Distillation has no schedule; this only counts steps and epochs."""
-
-    def __init__(self) -> None:
-        self.current_epoch = -1
-        self.current_step = -1
-
-    def step(self, next_step: int | None = None) -> None:
-        self.current_step = self.current_step + 1 if next_step is None else next_step
-
-    def epoch_step(self, next_epoch: int | None = None) -> None:
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
-
-    def get_state(self) -> dict[str, Any]:
-        return {"current_epoch": self.current_epoch, "current_step": self.current_step}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.current_epoch = int(state["current_epoch"])
-        self.current_step = int(state["current_step"])
-
-
 class DistillationPart:
     """Controller part of knowledge distillation: ``loss()`` is the distillation term of the latest batch."""
 
-    name = "knowledge_distillation"
+    name = KnowledgeDistillationConfig.NAME
     kind: ClassVar[str] = "mask"  # strip order is irrelevant: strip only removes the capture hooks
 
     def __init__(self, cfg: KnowledgeDistillationConfig, capture: KDCapture) -> None:
         self.cfg = cfg
         self.capture = capture
-        self.scheduler = _ConstantScheduler()
+        self.scheduler = CountingScheduler()  # distillation has no schedule
         self._warned: set[str] = set()
         self._last: float | None = None
 

@@ -8,25 +8,25 @@ from typing import ClassVar, Literal
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext, register_algorithm
-from netsculpt.algorithms.pruning._channels import Reason
-from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph, build_groups
-from netsculpt.algorithms.pruning.legr import check_legr, learn_ranking_coeffs, save_coeffs
+from netsculpt.algorithms.pruning.legr import check_legr, save_coeffs
+from netsculpt.algorithms.pruning.legr_search import learn_ranking_coeffs
 from netsculpt.algorithms.pruning.part import ChannelMask, FilterPruningPart, mask_key
-from netsculpt.algorithms.pruning.selection import Selector
+from netsculpt.algorithms.pruning.selection import Selector, kept_for_ratio
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
-from netsculpt.errors import UnsupportedModelError
+from netsculpt.errors import ConfigError, UnsupportedModelError
+from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph, Reason, build_groups
 from netsculpt.graph.hooks import attach_runtime
+from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import format_address
 from netsculpt.init_args import BNAdaptationInitArgs
-from netsculpt.metrics.macs import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS, count_macs
+from netsculpt.metrics.macs import count_macs
 
 __all__ = ["FilterPruningAlgorithm"]
 
 logger = logging.getLogger(__name__)
 PRIORITY = 20  # pruning masks: after sparsity masks (10), before binarization (50) and quantizers (100)
-_FILTER_OPS = CONV_OPS | CONV_TRANSPOSE_OPS | LINEAR_OPS
 
 
 def _excluder(cfg: FilterPruningConfig, scope: Scope) -> object:
@@ -46,11 +46,11 @@ def _excluder(cfg: FilterPruningConfig, scope: Scope) -> object:
     return exclude
 
 
-@register_algorithm("filter_pruning")
+@register_algorithm(FilterPruningConfig)
 class FilterPruningAlgorithm:
     """Structured filter pruning with physical removal at strip; see ALGORITHMS.md §8.5."""
 
-    name: ClassVar[str] = "filter_pruning"
+    name: ClassVar[str] = FilterPruningConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "structural"
 
     def check(self, cfg: FilterPruningConfig, ctx: BuildContext) -> PruningGraph:
@@ -61,9 +61,9 @@ class FilterPruningAlgorithm:
         """
         graph = ctx.graph
         scope = Scope(
-            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where="filter_pruning"
+            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=self.name
         )
-        filters = sorted({n.scope for n in graph.nodes if n.op in _FILTER_OPS and n.scope})
+        filters = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS and n.scope})
         if cfg.validate_scopes:
             scope.validate(graph.module_names(), filters)
         pg = build_groups(graph, _excluder(cfg, scope))  # type: ignore[arg-type]
@@ -95,6 +95,8 @@ class FilterPruningAlgorithm:
             )
         if cfg.params.interlayer_ranking_type == "learned_ranking":
             ctx.extra["legr_coeffs"] = check_legr(cfg, ctx, pg)
+        if cfg.params.keep_per_group is not None:
+            ctx.extra["fixed_counts"] = _fixed_counts(cfg, pg)
         return pg
 
     def apply(
@@ -114,7 +116,7 @@ class FilterPruningAlgorithm:
         for node in ctx.graph.nodes:
             macs = report.per_op.get(format_address(node.address))
             if macs is not None:
-                layer = node.scope if node.op in _FILTER_OPS and node.scope in plan.layers else ""
+                layer = node.scope if node.op in WEIGHTED_OPS and node.scope in plan.layers else ""
                 node_macs.append((layer, macs))
         learned = cfg.params.interlayer_ranking_type == "learned_ranking"
         rt = attach_runtime(model)
@@ -138,15 +140,38 @@ class FilterPruningAlgorithm:
             part.ranking_coeffs = coeffs
         if ctx.resume_state is not None:
             part.set_level(float(ctx.resume_state.get("level", cfg.pruning_init)), reselect=False)
+            saved = ctx.resume_state.get("fixed_counts")
+            part.fixed_counts = [int(k) for k in saved] if isinstance(saved, list) else ctx.extra.get("fixed_counts")
             return part
-        part.set_level(cfg.pruning_init)
+        fixed = ctx.extra.get("fixed_counts")
+        if fixed is not None:
+            part.set_pruned_counts(fixed)
+        else:
+            part.set_level(cfg.pruning_init)
         bn_num = cfg.initializer.batchnorm_adaptation.num_bn_adaptation_samples
-        if cfg.pruning_init > 0 and bn_num > 0 and ctx.config.has_extra_struct(BNAdaptationInitArgs):
+        if (cfg.pruning_init > 0 or fixed) and bn_num > 0 and ctx.config.has_extra_struct(BNAdaptationInitArgs):
             from netsculpt.algorithms.quantization.init import adapt_batchnorm
 
             loader = ctx.config.get_extra_struct(BNAdaptationInitArgs).data_loader
             adapt_batchnorm(model, loader, bn_num, ctx.device)
         return part
+
+
+def _fixed_counts(cfg: FilterPruningConfig, pg: PruningGraph) -> list[int]:
+    """Units pruned per group from ``params.keep_per_group`` (every group not named keeps all its units)."""
+    keep = cfg.params.keep_per_group or {}
+    names = [g.layers[0] for g in pg.groups]
+    unknown = sorted(set(keep) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"filter_pruning.params.keep_per_group: {', '.join(unknown[:5])} is not a channel group of this model; "
+            f"groups are named by their first layer: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
+        )
+    round_to = cfg.params.round_to
+    return [
+        len(g.units) - kept_for_ratio(len(g.units), float(keep.get(name, 1.0)), round_to)
+        for name, g in zip(names, pg.groups, strict=True)
+    ]
 
 
 def _add_masks(rt: object, spec: LayerSpec) -> None:

@@ -16,38 +16,32 @@ its mutation and drops the oldest member.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
 import random
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from netsculpt.algorithms.base import BuildContext
-from netsculpt.algorithms.pruning.groups import PruningGraph
 from netsculpt.config.checks import fail
 from netsculpt.config.pruning import FilterPruningConfig, LegrParams
 from netsculpt.errors import ConfigError
-from netsculpt.init_args import CriterionInitArgs, LeGRInitArgs, wrap_loader
-
-if TYPE_CHECKING:
-    from netsculpt.algorithms.pruning.part import FilterPruningPart
+from netsculpt.graph.channels import PruningGraph
+from netsculpt.init_args import CriterionInitArgs, LeGRInitArgs
 
 __all__ = [
     "Coeffs",
     "EvolutionResult",
     "check_legr",
     "evolve",
-    "learn_ranking_coeffs",
     "mutate",
     "save_coeffs",
     "transform_scores",
@@ -55,7 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 Coeffs = tuple[tuple[float, float], ...]  # (a, b) per pruning group
-_MAX_VAL_BATCHES = 16
 
 
 def transform_scores(scores: Sequence[torch.Tensor], coeffs: Sequence[Sequence[float]]) -> list[torch.Tensor]:
@@ -100,48 +93,74 @@ class EvolutionResult:
 
 
 def evolve(
-    num_groups: int, reward_fn: Callable[[Coeffs], float], params: LegrParams, *, progress: bool = False
+    num_groups: int,
+    reward_fn: Callable[[Coeffs], float] | None,
+    params: LegrParams,
+    *,
+    progress: bool = False,
+    batch_fn: Callable[[list[Coeffs]], list[float]] | None = None,
+    batch_size: int = 1,
 ) -> EvolutionResult:
     """Regularised evolution of the ranking coefficients: ``params.generations`` candidates, seeded.
 
     Args:
         num_groups: pruning groups (one ``(a, b)`` each).
-        reward_fn: scores a candidate (higher is better).
+        reward_fn: scores a candidate (higher is better); or give ``batch_fn``.
         params: ``legr_params`` of the config.
         progress: show a tqdm bar on stderr (when it is a terminal).
+        batch_fn: scores several candidates at once (parallel executors).
+        batch_size: candidates drawn before any of them is scored (children of the same population); 1 is the
+            sequential algorithm.
 
     Returns:
         The best candidate, its reward and every reward in evaluation order.
     """
+    if batch_fn is None:
+        if reward_fn is None:
+            raise ValueError("evolve: give reward_fn or batch_fn")
+        fn = reward_fn
+
+        def score(cands: list[Coeffs]) -> list[float]:
+            return [float(fn(c)) for c in cands]
+
+        batch_fn = score
     rng = random.Random(params.random_seed)
     identity: Coeffs = tuple((1.0, 0.0) for _ in range(num_groups))
     population: deque[tuple[float, Coeffs]] = deque(maxlen=params.population_size)
     best: tuple[float, Coeffs] | None = None
     rewards: list[float] = []
-    bar = tqdm(
-        range(params.generations), desc="LeGR", disable=None if progress else True, file=sys.stderr, leave=False
-    )
-    for gen in bar:
-        if gen == 0:
-            cand = identity
-        elif len(population) < params.population_size:
-            cand = mutate(identity, rng, 1.0, params.scale_sigma)
-        else:
-            members = rng.sample(list(population), min(params.num_samples, len(population)))
-            parent = max(members, key=lambda m: m[0])
-            cand = mutate(parent[1], rng, params.mutate_percent, params.scale_sigma)
-        reward = float(reward_fn(cand))
-        rewards.append(reward)
-        population.append((reward, cand))  # a full deque drops its oldest member
-        if best is None or reward > best[0]:
-            best = (reward, cand)
-        logger.info(
-            "filter_pruning: LeGR generation %d/%d: reward %.4f (best %.4f)",
-            gen + 1,
-            params.generations,
-            reward,
-            best[0],
-        )
+    bar = tqdm(total=params.generations, desc="LeGR", disable=None if progress else True, file=sys.stderr, leave=False)
+    gen = 0
+    while gen < params.generations:
+        cands: list[Coeffs] = []
+        while len(cands) < max(1, batch_size) and gen + len(cands) < params.generations:
+            n = gen + len(cands)
+            if n == 0:
+                cands.append(identity)
+            elif len(population) + len(cands) < params.population_size:
+                cands.append(mutate(identity, rng, 1.0, params.scale_sigma))
+            elif population:
+                members = rng.sample(list(population), min(params.num_samples, len(population)))
+                parent = max(members, key=lambda m: m[0])
+                cands.append(mutate(parent[1], rng, params.mutate_percent, params.scale_sigma))
+            else:  # a batch larger than the population: fill it with random candidates
+                cands.append(mutate(identity, rng, 1.0, params.scale_sigma))
+        for cand, reward in zip(cands, batch_fn(cands), strict=True):
+            gen += 1
+            reward = float(reward)
+            rewards.append(reward)
+            population.append((reward, cand))  # a full deque drops its oldest member
+            if best is None or reward > best[0]:
+                best = (reward, cand)
+            bar.update(1)
+            logger.info(
+                "filter_pruning: LeGR generation %d/%d: reward %.4f (best %.4f)",
+                gen,
+                params.generations,
+                reward,
+                best[0],
+            )
+    bar.close()
     assert best is not None  # generations >= 1 (checked by the config)
     return EvolutionResult(best[1], best[0], tuple(rewards))
 
@@ -216,144 +235,3 @@ def check_legr(cfg: FilterPruningConfig, ctx: BuildContext, pg: PruningGraph) ->
             hint="Pass criterion= (or train_steps_fn=) to register_default_init_args",
         )
     return None
-
-
-# ---- the search on the model ------------------------------------------------------------------------
-def _cycle(loader: Iterable[Any], skip: int) -> Iterator[Any]:
-    """Batches forever, leaving out the first ``skip`` of every pass."""
-    while True:
-        seen = False
-        for i, batch in enumerate(loader):
-            if i >= skip:
-                seen = True
-                yield batch
-        if not seen:
-            raise ConfigError("filter_pruning: the LeGR training loader yielded no batch to fine-tune on")
-
-
-def _top1(model: nn.Module, batches: Iterable[Any], device: torch.device) -> float:
-    loader = wrap_loader(batches)
-    correct = total = 0
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for batch in loader:
-                args, kwargs = _to(loader.get_inputs(batch), device)
-                target = loader.get_target(batch)
-                if not isinstance(target, torch.Tensor):
-                    raise ConfigError(
-                        "filter_pruning: LeGR's default validation needs (inputs, targets) batches; "
-                        "pass validate_fn= to register_default_init_args"
-                    )
-                out = model(*args, **kwargs)
-                logits = out[0] if isinstance(out, (list, tuple)) else out
-                correct += int((logits.argmax(dim=1) == target.to(logits.device)).sum())
-                total += int(target.numel())
-    finally:
-        model.train(was)
-    return correct / total if total else 0.0
-
-
-def _to(x: Any, device: torch.device) -> Any:
-    from netsculpt.algorithms.quantization.init import to_device
-
-    return to_device(x, device)
-
-
-class _Search:
-    """Evaluates candidates on the model: masks at ``max_pruning``, fine-tuning, validation, restore."""
-
-    def __init__(self, model: nn.Module, part: FilterPruningPart, ctx: BuildContext, params: LegrParams) -> None:
-        self.model, self.part, self.device, self.params = model, part, ctx.device, params
-        self.args = ctx.config.get_extra_struct(LeGRInitArgs)
-        has_crit = ctx.config.has_extra_struct(CriterionInitArgs)
-        self.criterion = ctx.config.get_extra_struct(CriterionInitArgs) if has_crit else None
-        self.skip = 0
-        self.val: Any = self.args.val_loader
-        if self.val is None:
-            n = len(self.args.train_loader) if isinstance(self.args.train_loader, Sized) else 0
-            count = max(1, min(_MAX_VAL_BATCHES, n // 5))
-            self.val = [b for _, b in zip(range(count), self.args.train_loader, strict=False)]
-            self.skip = len(self.val) if n > len(self.val) else 0
-            logger.warning(
-                "filter_pruning: LeGR has no val_loader; validating on the first %d training batches (the default "
-                "fine-tuning skips them, but a shuffling loader mixes them in). Pass val_loader= to "
-                "register_default_init_args",
-                len(self.val),
-            )
-        self.base = part.unit_scores()
-
-    def reward(self, coeffs: Coeffs) -> float:
-        original = copy.deepcopy(self.model.state_dict())
-        opt_state = copy.deepcopy(self.args.optimizer.state_dict()) if self.args.optimizer is not None else None
-        was = self.model.training
-        devices = [self.device] if self.device.type == "cuda" else []
-        try:
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(self.params.random_seed)  # every candidate sees the same batches
-                self.part.mask_at(transform_scores(self.base, coeffs), self.params.max_pruning)
-                if self.params.train_steps > 0:
-                    self._train()
-                return self._validate()
-        finally:
-            self.model.load_state_dict(original)
-            if self.args.optimizer is not None and opt_state is not None:
-                self.args.optimizer.load_state_dict(opt_state)
-            self.model.train(was)
-
-    def _train(self) -> None:
-        steps = self.params.train_steps
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = self.args.optimizer or torch.optim.SGD(params, lr=1e-3, momentum=0.9)
-        self.model.train()
-        if self.args.train_steps_fn is not None:
-            self.args.train_steps_fn(self.args.train_loader, self.model, opt, self.part, steps)
-            return
-        assert self.criterion is not None  # checked in check_legr
-        crit = self.criterion
-        loader = wrap_loader(self.args.train_loader)
-        batches = _cycle(loader, self.skip)
-        for _ in range(steps):
-            batch = next(batches)
-            args, kwargs = _to(loader.get_inputs(batch), self.device)
-            target = _to(loader.get_target(batch), self.device)
-            out = self.model(*args, **kwargs)
-            if crit.criterion_fn is not None:
-                loss = crit.criterion_fn(out, target, crit.criterion)
-            else:
-                loss = crit.criterion(out, target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    def _validate(self) -> float:
-        if self.args.validate_fn is None:
-            return _top1(self.model, self.val, self.device)
-        result = self.args.validate_fn(self.model, self.val)
-        return float(result[0] if isinstance(result, (list, tuple)) else result)
-
-
-def learn_ranking_coeffs(
-    model: nn.Module, part: FilterPruningPart, cfg: FilterPruningConfig, ctx: BuildContext
-) -> Coeffs:
-    """Run the LeGR search on ``model`` (masks attached, all ones); the weights are left as they were."""
-    params = cfg.params.legr_params
-    if not part.pg.groups:
-        return ()
-    logger.info(
-        "filter_pruning: LeGR search over %d groups: %d generations of %d fine-tuning steps at level %.2f",
-        len(part.pg.groups),
-        params.generations,
-        params.train_steps,
-        params.max_pruning,
-    )
-    search = _Search(model, part, ctx, params)
-    result = evolve(len(part.pg.groups), search.reward, params, progress=True)
-    logger.info(
-        "filter_pruning: LeGR best reward %.4f (identity %.4f); coefficients %s",
-        result.reward,
-        result.rewards[0],
-        [(round(a, 3), round(b, 3)) for a, b in result.coeffs],
-    )
-    return result.coeffs

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import CompressionStage
-from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph
 from netsculpt.algorithms.pruning.importance import filter_scores
 from netsculpt.algorithms.pruning.legr import Coeffs, transform_scores
 from netsculpt.algorithms.pruning.schedule import PruningScheduler
@@ -17,6 +16,7 @@ from netsculpt.algorithms.pruning.selection import Cost, Selector
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
 from netsculpt.errors import UnsupportedModelError
+from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph
 from netsculpt.graph.hooks import HookRuntime, get_runtime
 
 __all__ = ["ChannelMask", "FilterPruningPart", "mask_key"]
@@ -84,8 +84,9 @@ class FilterPruningPart:
         self.last_strip_error = 0.0
         self._pruned: list[list[int]] = [[] for _ in pg.groups]
         self.ranking_coeffs: Coeffs | None = None  # LeGR's (a, b) per group with learned_ranking
+        self.fixed_counts: list[int] | None = None  # units pruned per group (a policy), re-applied by the schedule
         self.scheduler = PruningScheduler(
-            p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self.set_level
+            p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self._scheduled
         )
 
     # ---- level and masks -------------------------------------------------------------------------
@@ -103,8 +104,78 @@ class FilterPruningPart:
         """Fraction of prunable units removed by the current masks."""
         return self._rate
 
+    @property
+    def group_names(self) -> list[str]:
+        """Name of each channel group: its first filter layer (a module name of the user's model)."""
+        return [g.layers[0] for g in self.pg.groups]
+
+    def _scheduled(self, level: float, reselect: bool = True) -> None:
+        """Schedule callback: a fixed per-group policy is re-ranked on the current weights, else ``set_level``."""
+        if self.fixed_counts is None:
+            self.set_level(level, reselect)
+        elif reselect:
+            self.set_pruned_counts(self.fixed_counts, fixed=True)
+
+    def set_pruned_counts(self, counts: list[int], *, fixed: bool = True) -> None:
+        """Mask the ``counts[g]`` lowest-scored units of each group (ranked on the current weights).
+
+        Args:
+            counts: units pruned per group, in ``pg.groups`` order (each in ``[0, units - 1]``).
+            fixed: keep these counts when the schedule changes the level (a policy), instead of the uniform level.
+        """
+        if len(counts) != len(self.pg.groups):
+            raise ValueError(f"filter_pruning: expected {len(self.pg.groups)} counts, one per group; got {len(counts)}")
+        order, min_kept = self.prune_order()
+        self._pruned = [o[: min(int(k), len(o) - m)] for o, k, m in zip(order, counts, min_kept, strict=True)]
+        total = sum(len(g.units) for g in self.pg.groups)
+        self._rate = sum(len(p) for p in self._pruned) / total if total else 0.0
+        self._write_masks(self._pruned)
+        self.fixed_counts = [int(k) for k in counts] if fixed else None
+        c = self.cost()
+        self._level = c.flops_removed if self.flops_mode else self._rate
+        self.scheduler.current_level = self._level
+
+    def prune_order(self) -> tuple[list[list[int]], list[int]]:
+        """Per group, its units in the order a per-group policy prunes them, and how many must stay.
+
+        Lowest score first, except that a unit whose removal would leave one of its layers without any output
+        channel goes last (a concat of several layers' channels is one group: each layer keeps at least one).
+        """
+        orders: list[list[int]] = []
+        min_kept: list[int] = []
+        for g, sc in zip(self.pg.groups, self.unit_scores(), strict=True):
+            left = {name: self.pg.layers[name].out_size for u in g.units for name, _ in u.out}
+            removable: list[int] = []
+            protected: list[int] = []
+            for u in torch.sort(sc, stable=True).indices.tolist():
+                out = g.units[u].out
+                if all(left[name] > len(pos) for name, pos in out):
+                    removable.append(u)
+                    for name, pos in out:
+                        left[name] -= len(pos)
+                else:
+                    protected.append(u)
+            orders.append(removable + protected)
+            min_kept.append(len(protected))
+        return orders, min_kept
+
+    def pruned_counts(self) -> list[int]:
+        """Units pruned per group, read from the masks (valid after a resume too)."""
+        masks = self._masks(self._rt)
+        out = []
+        for g in self.pg.groups:
+            n = 0
+            for u in g.units:
+                name, pos = u.out[0]
+                if float(masks[mask_key(name, "out")].mask[pos[0]]) == 0.0:
+                    n += 1
+            out.append(n)
+        return out
+
     def set_level(self, level: float, reselect: bool = True) -> None:
-        """Rank filters on the current weights and mask the lowest ones at ``level``."""
+        """Rank filters on the current weights and mask the lowest ones at ``level`` (a uniform level replaces a
+        per-group policy)."""
+        self.fixed_counts = None
         self._level = level
         self.scheduler.current_level = level
         if not reselect:
@@ -215,6 +286,8 @@ class FilterPruningPart:
         }
         if self.ranking_coeffs is not None:
             state["ranking_coeffs"] = [[a, b] for a, b in self.ranking_coeffs]
+        if self.fixed_counts is not None:
+            state["fixed_counts"] = list(self.fixed_counts)
         return state
 
     # ---- strip -----------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from netsculpt.algorithms.schedule_base import StepCounter
+
 __all__ = ["PruningScheduler", "exponential_with_bias_coeffs", "level_at"]
 
 
@@ -48,18 +50,17 @@ def level_at(epoch: int, schedule: str, p_init: float, target: float, steps: int
     return min(a * math.exp(-k * min(e, steps - 1)) + b, target)
 
 
-class PruningScheduler:
+class PruningScheduler(StepCounter):
     """Sets the level every epoch until the freeze epoch (``W + P``; ``W`` for ``baseline``)."""
 
     def __init__(
         self, schedule: str, p_init: float, target: float, steps: int, warmup: int, apply: Callable[[float, bool], None]
     ) -> None:
+        super().__init__()
         self.schedule = schedule
         self.p_init, self.target, self.steps, self.warmup = p_init, target, steps, warmup
         self.freeze_epoch = warmup if schedule == "baseline" else warmup + steps
         self._apply = apply
-        self.current_epoch = -1
-        self.current_step = -1
         self.current_level = p_init
 
     def level(self, epoch: int) -> float:
@@ -73,22 +74,20 @@ class PruningScheduler:
 
     def step(self, next_step: int | None = None) -> None:
         """Per-batch step: the level only changes per epoch."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
+        self.advance_step(next_step)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
         """Move to the next epoch and re-select the masks unless frozen."""
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
-        if self.current_epoch <= self.freeze_epoch:
+        if self.advance_epoch(next_epoch) <= self.freeze_epoch:
             self.current_level = self.level(self.current_epoch)
             self._apply(self.current_level, True)
 
     def get_state(self) -> dict[str, Any]:
         """Epoch, step and level."""
-        return {"current_epoch": self.current_epoch, "current_step": self.current_step, "level": self.current_level}
+        return {**self.counter_state(), "level": self.current_level}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore the state and re-apply its level."""
-        self.current_epoch = int(state["current_epoch"])
-        self.current_step = int(state.get("current_step", -1))
+        self.load_counter_state(state, step_default=-1)
         self.current_level = float(state["level"])
         self._apply(self.current_level, False)  # masks come back with the model's state_dict

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from netsculpt.algorithms.pruning.groups import FILTER_ROLES, LayerSpec, PruningGraph
+from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph
 
-__all__ = ["Cost", "Selector", "kept_count"]
+__all__ = ["Cost", "Selector", "allowed_kept", "kept_count", "kept_for_ratio", "nearest_count"]
 
 
 def kept_count(n: int, rate: float, round_to: int = 1) -> int:
@@ -24,6 +25,37 @@ def kept_count(n: int, rate: float, round_to: int = 1) -> int:
             return n
         kept = max(round_to, round(kept / round_to) * round_to)
     return max(1, min(n, kept))
+
+
+def allowed_kept(n: int, round_to: int = 1) -> tuple[int, ...]:
+    """Kept unit counts a group of ``n`` units can have: multiples of ``round_to`` (and ``n`` itself), at least 1.
+
+    Example:
+        >>> allowed_kept(20, 8)
+        (8, 16, 20)
+    """
+    if n <= 0:
+        return ()
+    step = max(1, round_to)
+    if n < step:
+        return (n,)
+    return tuple(sorted({*range(step, n + 1, step), n}))
+
+
+def nearest_count(options: Sequence[int], want: float) -> int:
+    """The value of ascending ``options`` nearest to ``want`` (ties go to the larger)."""
+    i = bisect.bisect_left(options, want)
+    if i == 0:
+        return options[0]
+    if i == len(options):
+        return options[-1]
+    lo, hi = options[i - 1], options[i]
+    return lo if want - lo < hi - want else hi
+
+
+def kept_for_ratio(n: int, keep: float, round_to: int = 1) -> int:
+    """The allowed kept count nearest to ``keep · n`` (ties go to the larger count), for a keep ratio in (0, 1]."""
+    return nearest_count(allowed_kept(n, round_to), keep * n)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def _group_norm_out(m: nn.Module, keep: Keep) -> None:
     _slice(m, "weight", keep, 0)
     _slice(m, "bias", keep, 0)
     m.num_channels = int(keep.numel())
-    m.num_groups = m.num_channels // per  # whole groups are removed (see groups.py)
+    m.num_groups = m.num_channels // per  # whole groups are removed (see graph/channels/groups.py)
 
 
 def _no_in(m: nn.Module, keep: Keep) -> None:

@@ -13,9 +13,10 @@ from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
 from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites, unify_scales
-from netsculpt.algorithms.quantization.precision import init_precision
+from netsculpt.algorithms.quantization.precision import init_precision, overflow_halved
 from netsculpt.config.quantization import QuantizationConfig, QuantizerOverride, RangeInitConfig
 from netsculpt.graph.hooks import attach_runtime
+from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from netsculpt.nn.quantizer import AsymmetricQuantizer, SymmetricQuantizer, make_range_collector
@@ -64,11 +65,11 @@ def _range_cfg(cfg: QuantizationConfig, kind: str, scope: str, ov: QuantizerOver
     return RangeInitConfig()
 
 
-@register_algorithm("quantization")
+@register_algorithm(QuantizationConfig)
 class QuantizationAlgorithm:
     """Quantization-aware training with learned scales; see ALGORITHMS.md §8.1."""
 
-    name: ClassVar[str] = "quantization"
+    name: ClassVar[str] = QuantizationConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "quant"
 
     def check(self, cfg: QuantizationConfig, ctx: BuildContext) -> _Planned:
@@ -77,7 +78,7 @@ class QuantizationAlgorithm:
         modules = [""] + graph.module_names()
         scopes = {k: _scope(cfg, k) for k in ("weights", "activations")}
         op_scopes = sorted({n.scope for n in graph.nodes})
-        weighted = sorted({n.scope for n in graph.nodes if n.op in ("conv1d", "conv2d", "conv3d", "linear")})
+        weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
         if cfg.validate_scopes:
             _scope(cfg, None).validate(modules, weighted)
         for kind in ("weights", "activations"):
@@ -156,7 +157,8 @@ class QuantizationAlgorithm:
 
     def apply(self, model: nn.Module, cfg: QuantizationConfig, plan: _Planned, ctx: BuildContext) -> QuantizationPart:
         """Insert quantizers; initialise ranges and adapt BN unless resuming."""
-        if cfg.initializer.precision is not None:  # mixed precision rewrites the planned bits (weights untouched)
+        if cfg.initializer.precision is not None or ctx.resume_state is not None:
+            # mixed precision (or the bits saved in the resumed state) rewrites the planned bits
             plan = _Planned(plan.sites, init_precision(model, cfg, plan.infos, ctx))
         rt = attach_runtime(model)
         saved = {q["key"]: q for q in (ctx.resume_state or {}).get("quantizers", [])}
@@ -174,7 +176,9 @@ class QuantizationAlgorithm:
                     rt.hook_output(p[1], info.key, PRIORITY, int(p[2]))  # type: ignore[arg-type]
             if info.group == "weights" and ctx.resume_state is None:
                 _init_weight(q, params[info.target].detach(), info, cfg)
-        part = QuantizationPart(cfg, list(plan.infos), rt, {n: p.numel() for n, p in params.items()})
+        weights = [i for i in plan.infos if i.group == "weights"]
+        halved = frozenset(w.key for w, h in zip(weights, overflow_halved(cfg, ctx, weights), strict=True) if h)
+        part = QuantizationPart(cfg, list(plan.infos), rt, {n: p.numel() for n, p in params.items()}, halved)
         if ctx.resume_state is None:
             self._initialize(model, cfg, plan, ctx, rt)
         return part

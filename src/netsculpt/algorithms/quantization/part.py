@@ -66,13 +66,37 @@ class QuantizationPart:
     kind: ClassVar[str] = "quant"
 
     def __init__(
-        self, cfg: QuantizationConfig, infos: list[QuantizerInfo], rt: HookRuntime, weight_numel: dict[str, int]
+        self,
+        cfg: QuantizationConfig,
+        infos: list[QuantizerInfo],
+        rt: HookRuntime,
+        weight_numel: dict[str, int],
+        halved: frozenset[str] = frozenset(),
     ) -> None:
         self.cfg = cfg
         self.weight_numel = weight_numel
         self.infos = infos
+        self.halved = halved  # weight quantizers that train 8 bits on 7 (overflow fix)
         self._rt = rt
         self.scheduler = StagedQuantizationScheduler(cfg.params, self._set_enabled)
+
+    def quantizer(self, key: str) -> Any:
+        """The live quantizer module of ``key``."""
+        return self._rt.ops[key]
+
+    def set_bits(self, bits: dict[str, int]) -> None:
+        """Change deployed bits of the given quantizers in place (ranges kept; 8-bit weights under the overflow
+        fix train on 7). Keys are ``QuantizerInfo.key``; unknown keys raise ``KeyError``."""
+        by_key = {i.key: n for n, i in enumerate(self.infos)}
+        for key, b in bits.items():
+            n = by_key[key]
+            info = self.infos[n]
+            if info.export_bits == b:
+                continue
+            train = 7 if (b == 8 and key in self.halved) else int(b)
+            q: Any = self._rt.ops[key]
+            q.set_bits(train)
+            self.infos[n] = dataclasses.replace(info, bits=train, export_bits=int(b))
 
     def _quantizers(self, group: str | None = None) -> list[tuple[QuantizerInfo, Any]]:
         return [(i, self._rt.ops[i.key]) for i in self.infos if group is None or i.group == group]

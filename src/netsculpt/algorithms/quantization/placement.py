@@ -1,6 +1,7 @@
 """Where quantizers go, decided on the model graph.
 
-Weights: one quantizer per parameter that a conv / conv-transpose / linear / matmul consumes.
+Weights: one quantizer per parameter that a conv / conv-transpose / linear / matmul consumes (not the added
+term of ``addmm``-like ops). Op kinds come from :mod:`netsculpt.graph.ops`.
 Activations: every tensor that enters a conv, linear or matmul, and both operands of a residual add, is
 quantized once, at the op that produced it (so a tensor read by several consumers has one scale). The
 walk back from a consumer skips ops that commute with quantization (reshapes, max pooling, dropout,
@@ -13,29 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from netsculpt.graph.ops import (
+    ADD_OPS,
+    CONCAT_OPS,
+    MATMUL_OPS,
+    QUANTIZATION_TRANSPARENT_OPS,
+    UNSIGNED_OPS,
+    WEIGHT_OUT_AXIS,
+    WEIGHTED_OPS,
+    is_added_term,
+)
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
+from netsculpt.graph.unionfind import UnionFind
 
 __all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites", "unify_scales"]
-
-WEIGHTED = {
-    "conv1d": 0,
-    "conv2d": 0,
-    "conv3d": 0,
-    "linear": 0,
-    "conv_transpose1d": 1,
-    "conv_transpose2d": 1,
-    "conv_transpose3d": 1,
-}  # op -> output-channel axis of its weight (argument 1)
-MATMUL = {"matmul", "mm", "bmm", "__matmul__", "__rmatmul__"}
-ADD = {"add", "__add__", "__radd__", "__iadd__", "add_"}
-CAT = {"cat", "concat", "concatenate"}
-TRANSPARENT = {
-    "view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze", "unsqueeze", "unflatten",
-    "max_pool1d", "max_pool2d", "max_pool3d", "_max_pool1d", "_max_pool2d", "_max_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "__getitem__", "chunk", "split", "t", "clone", "detach",
-}  # fmt: skip
-UNSIGNED = {"relu", "relu_", "relu6", "sigmoid", "softmax", "hardsigmoid", "hardtanh", "hardtanh_"}
 
 Point = tuple[Literal["node"], Address, int] | tuple[Literal["input"], int, int]
 
@@ -82,12 +74,12 @@ def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[Point]:
     if ref.kind != "node":
         return []
     node = graph.node(int(ref.ref))
-    if node.op in TRANSPARENT or node.op in CAT:
+    if node.op in QUANTIZATION_TRANSPARENT_OPS or node.op in CONCAT_OPS:
         if node.id in seen:
             return []
         seen.add(node.id)
         refs = [r for r in node.inputs if r.kind in ("node", "input")]
-        if node.op in TRANSPARENT:
+        if node.op in QUANTIZATION_TRANSPARENT_OPS:
             refs = refs[:1]
         out: list[Point] = []
         for r in refs:
@@ -98,11 +90,11 @@ def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[Point]:
 
 def _activation_inputs(node: Node) -> list[InputRef]:
     acts = [r for r in node.inputs if r.kind in ("node", "input")]
-    if node.op in WEIGHTED:
+    if node.op in WEIGHTED_OPS:
         return [r for r in acts if r.arg == 0]
-    if node.op in MATMUL:
-        return acts
-    if node.op in ADD and len(acts) >= 2:
+    if node.op in MATMUL_OPS:
+        return [r for r in acts if not is_added_term(node.op, r.arg)]
+    if node.op in ADD_OPS and len(acts) >= 2:
         return acts
     return []
 
@@ -128,14 +120,14 @@ def find_sites(
     weight_meta: dict[str, tuple[str, int, bool]] = {}
     groups: list[tuple[list[Point], set[str]]] = []
     for node in graph.nodes:
-        if node.scope in weight_scope and (node.op in WEIGHTED or node.op in MATMUL):
+        if node.scope in weight_scope and (node.op in WEIGHTED_OPS or node.op in MATMUL_OPS):
             for r in node.inputs:
-                if r.kind != "param" or (node.op in WEIGHTED and r.arg != 1):
+                if r.kind != "param" or (node.op in WEIGHTED_OPS and r.arg != 1) or is_added_term(node.op, r.arg):
                     continue
                 name = str(r.ref)
                 weights.setdefault(name, []).append((node.address, int(r.arg)))
-                axis = WEIGHTED.get(node.op, 0)
-                weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED))
+                axis = WEIGHT_OUT_AXIS.get(node.op, 0)
+                weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED_OPS))
         if node.scope in act_scope:
             for r in _activation_inputs(node):
                 pts = _walk(graph, r, set())
@@ -155,7 +147,7 @@ def find_sites(
             continue
         first = pts[0]
         scope = "" if first[0] == "input" else first[1][0]  # type: ignore[index]
-        unsigned = all(p[0] == "node" and p[1][1] in UNSIGNED for p in pts)  # type: ignore[index]
+        unsigned = all(p[0] == "node" and p[1][1] in UNSIGNED_OPS for p in pts)  # type: ignore[index]
         acts.append(ActivationSite(tuple(pts), scope, unsigned, tuple(sorted(consumers))))
     wsites = []
     for name, uses in weights.items():
@@ -168,23 +160,16 @@ def find_sites(
 
 def _union(groups: list[tuple[list[Point], set[str]]]) -> list[tuple[list[Point], set[str]]]:
     """Merge groups sharing a point (a tensor needed by several consumers, or joined by a concat)."""
-    parent: dict[Point, Point] = {}
-
-    def find(p: Point) -> Point:
-        while parent.setdefault(p, p) != p:
-            parent[p] = parent[parent[p]]
-            p = parent[p]
-        return p
-
+    uf: UnionFind[Point] = UnionFind()
     for pts, _ in groups:
+        uf.add(pts[0])
         for p in pts[1:]:
-            parent[find(p)] = find(pts[0])
-        find(pts[0])
+            uf.union(pts[0], p)
     out: dict[Point, tuple[list[Point], set[str]]] = {}
     order: list[Point] = []
     for pts, cons in groups:
         for p in pts:
-            root = find(p)
+            root = uf.find(p)
             if root not in out:
                 out[root] = ([], set())
                 order.append(root)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.config.quantization import StagedQuantizationParams
 
 __all__ = ["StagedQuantizationScheduler", "poly_drop_lr"]
@@ -24,7 +25,7 @@ def poly_drop_lr(base_lr: float, t: float, start: float, duration: float, power:
     return float(base_lr * ((start + duration - t) / duration) ** power)
 
 
-class StagedQuantizationScheduler:
+class StagedQuantizationScheduler(StepCounter):
     """Enables activation and weight quantizers at their start epochs (0-based, advanced by ``epoch_step``).
 
     Without ``params`` every quantizer is on from the start. With an optimizer attached
@@ -36,10 +37,9 @@ class StagedQuantizationScheduler:
         params: StagedQuantizationParams | None,
         set_enabled: Callable[[str, bool], None],
     ) -> None:
+        super().__init__()
         self.params = params
         self._set_enabled = set_enabled
-        self.current_epoch = -1
-        self.current_step = -1
         self._steps_in_epoch = 0
         self.steps_per_epoch: int | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -82,7 +82,7 @@ class StagedQuantizationScheduler:
 
     def step(self, next_step: int | None = None) -> None:
         """One optimizer step."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
+        self.advance_step(next_step)
         self._steps_in_epoch += 1
         self._apply_optim()
 
@@ -90,7 +90,7 @@ class StagedQuantizationScheduler:
         """Start of an epoch."""
         if self.current_epoch == 0 and self.steps_per_epoch is None and self._steps_in_epoch:
             self.steps_per_epoch = self._steps_in_epoch
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
+        self.advance_epoch(next_epoch)
         self._steps_in_epoch = 0
         self._apply_stage(self.current_epoch)
         self._apply_optim()
@@ -98,14 +98,12 @@ class StagedQuantizationScheduler:
     def get_state(self) -> dict[str, Any]:
         """Plain-data state."""
         return {
-            "current_epoch": self.current_epoch,
-            "current_step": self.current_step,
+            **self.counter_state(),
             "steps_per_epoch": self.steps_per_epoch,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output and re-apply the stage of that epoch."""
-        self.current_epoch = int(state["current_epoch"])
-        self.current_step = int(state["current_step"])
+        self.load_counter_state(state)
         self.steps_per_epoch = state.get("steps_per_epoch")
         self._apply_stage(max(self.current_epoch, 0))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext, CompressionStage, register_algorithm
+from netsculpt.algorithms.schedule_base import CountingScheduler
 from netsculpt.algorithms.sparsity.masks import (
     BinaryMask,
     SparseLayer,
@@ -37,11 +38,11 @@ class _Plan:
     layers: tuple[SparseLayer, ...]
 
 
-@register_algorithm("const_sparsity")
+@register_algorithm(ConstSparsityConfig)
 class ConstSparsityAlgorithm:
     """Const sparsity; see the module docstring."""
 
-    name: ClassVar[str] = "const_sparsity"
+    name: ClassVar[str] = ConstSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
     def check(self, cfg: ConstSparsityConfig, ctx: BuildContext) -> _Plan:
@@ -63,35 +64,14 @@ class ConstSparsityAlgorithm:
         return ConstSparsityPart(plan.layers, rt, own_parameter_count(model))
 
 
-class ConstSparsityScheduler:
+class ConstSparsityScheduler(CountingScheduler):
     """Counts epochs and steps; const sparsity has nothing to schedule."""
-
-    def __init__(self) -> None:
-        self.current_epoch = -1
-        self.current_step = -1
-
-    def step(self, next_step: int | None = None) -> None:
-        """One optimizer step."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
-
-    def epoch_step(self, next_epoch: int | None = None) -> None:
-        """Start of an epoch."""
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
-
-    def get_state(self) -> dict[str, Any]:
-        """Plain-data state."""
-        return {"current_epoch": self.current_epoch, "current_step": self.current_step}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore ``get_state`` output."""
-        self.current_epoch = int(state["current_epoch"])
-        self.current_step = int(state["current_step"])
 
 
 class ConstSparsityPart:
     """Controller part of const sparsity."""
 
-    name = "const_sparsity"
+    name = ConstSparsityConfig.NAME
     kind: ClassVar[str] = "mask"
 
     def __init__(self, layers: tuple[SparseLayer, ...], rt: HookRuntime, own_params: int) -> None:

@@ -51,11 +51,11 @@ class _Plan:
     layers: tuple[SparseLayer, ...]
 
 
-@register_algorithm("magnitude_sparsity")
+@register_algorithm(MagnitudeSparsityConfig)
 class MagnitudeSparsityAlgorithm:
     """Magnitude sparsity; see the module docstring."""
 
-    name: ClassVar[str] = "magnitude_sparsity"
+    name: ClassVar[str] = MagnitudeSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
     def check(self, cfg: MagnitudeSparsityConfig, ctx: BuildContext) -> _Plan:
@@ -88,7 +88,7 @@ class MagnitudeSparsityAlgorithm:
 class MagnitudeSparsityPart:
     """Controller part of magnitude sparsity: schedule, masks, statistics, state and strip."""
 
-    name = "magnitude_sparsity"
+    name = MagnitudeSparsityConfig.NAME
     kind: ClassVar[str] = "mask"
 
     def __init__(

@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from netsculpt.algorithms.quantization.placement import WEIGHTED
+from netsculpt.config.sparsity import SPARSITY_ALGORITHMS
 from netsculpt.errors import ConfigError, UnsupportedModelError
 from netsculpt.graph.hooks import HookRuntime, detach_runtime, get_runtime
+from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import Address, ModelGraph
 
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 PRIORITY = 10
-SPARSITY_ALGORITHMS = ("magnitude_sparsity", "rb_sparsity", "const_sparsity")
 _KEEP_INIT = math.log(0.99 / 0.01)  # logit(0.99): every weight starts kept with probability 0.99
 
 
@@ -135,13 +135,13 @@ def find_layers(graph: ModelGraph, cfg: Any, name: str) -> tuple[SparseLayer, ..
         UnsupportedModelError: a scope matches nothing, or no weight is left to sparsify.
     """
     scope = Scope(normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=name)
-    weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED})
+    weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
     if cfg.validate_scopes:
         scope.validate([""] + graph.module_names(), weighted)
     uses: dict[str, list[tuple[Address, int]]] = {}
     owner: dict[str, str] = {}
     for node in graph.nodes:
-        if node.op not in WEIGHTED:
+        if node.op not in WEIGHTED_OPS:
             continue
         for ref in node.inputs:
             if ref.kind == "param" and ref.arg == 1:

@@ -48,11 +48,11 @@ class _Plan:
     layers: tuple[SparseLayer, ...]
 
 
-@register_algorithm("rb_sparsity")
+@register_algorithm(RBSparsityConfig)
 class RBSparsityAlgorithm:
     """RB sparsity; see the module docstring."""
 
-    name: ClassVar[str] = "rb_sparsity"
+    name: ClassVar[str] = RBSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
     def check(self, cfg: RBSparsityConfig, ctx: BuildContext) -> _Plan:
@@ -74,7 +74,7 @@ class RBSparsityAlgorithm:
 class RBSparsityPart:
     """Controller part of RB sparsity: the loss, the level schedule, statistics, state and strip."""
 
-    name = "rb_sparsity"
+    name = RBSparsityConfig.NAME
     kind: ClassVar[str] = "mask"
 
     def __init__(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netsculpt.algorithms.base import CompressionStage
+from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.algorithms.sparsity.schedules import (
     adaptive_update,
     exponential_level,
@@ -33,7 +34,7 @@ def check_rate(value: float, where: str) -> float:
     return float(value)
 
 
-class SparsityScheduler:
+class SparsityScheduler(StepCounter):
     """Drives a sparsity level by the schedule in ``params``.
 
     Args:
@@ -53,6 +54,7 @@ class SparsityScheduler:
         measured: Callable[[], float],
         on_freeze: Callable[[], None],
     ) -> None:
+        super().__init__()
         self.params = params
         self.schedule: str = getattr(params, "schedule", "polynomial")
         self.initial_level = init
@@ -65,8 +67,6 @@ class SparsityScheduler:
             logger.warning("sparsity: update_per_optimizer_step is used by the polynomial schedule only; ignored")
         self.steps_per_epoch: int | None = params.steps_per_epoch
         self._on_level, self._measured, self._on_freeze = on_level, measured, on_freeze
-        self.current_epoch = -1
-        self.current_step = -1
         self.current_level = init
         self.frozen = False
         self.bad_epochs = 0
@@ -107,7 +107,7 @@ class SparsityScheduler:
 
     def step(self, next_step: int | None = None) -> None:
         """One optimizer step; with per-step updates, moves the polynomial level by a fraction of an epoch."""
-        self.current_step = self.current_step + 1 if next_step is None else next_step
+        self.advance_step(next_step)
         self._steps_in_epoch += 1
         if self.per_step and not self.frozen and self.steps_per_epoch and self.current_epoch >= 0:
             fraction = (self._steps_in_epoch - 1) / self.steps_per_epoch
@@ -125,7 +125,7 @@ class SparsityScheduler:
                     self.steps_per_epoch,
                 )
         self._steps_in_epoch = 0
-        self.current_epoch = self.current_epoch + 1 if next_epoch is None else next_epoch
+        self.advance_epoch(next_epoch)
         if self.frozen:
             return
         if self.schedule == "adaptive":
@@ -147,8 +147,7 @@ class SparsityScheduler:
     def get_state(self) -> dict[str, Any]:
         """Plain-data state."""
         return {
-            "current_epoch": self.current_epoch,
-            "current_step": self.current_step,
+            **self.counter_state(),
             "current_level": self.current_level,
             "frozen": self.frozen,
             "bad_epochs": self.bad_epochs,
@@ -157,8 +156,7 @@ class SparsityScheduler:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state`` output; masks are not recomputed (they come with the model's state_dict)."""
-        self.current_epoch = int(state["current_epoch"])
-        self.current_step = int(state["current_step"])
+        self.load_counter_state(state)
         self.current_level = float(state["current_level"])
         self.bad_epochs = int(state.get("bad_epochs", 0))
         self.steps_per_epoch = state.get("steps_per_epoch", self.steps_per_epoch)

@@ -136,6 +136,16 @@ class SymmetricQuantizer(nn.Module):
         """Highest integer level."""
         return self._levels[1]
 
+    def set_bits(self, bits: int) -> None:
+        """Changes the number of bits in place (the learned scale, hence the range, is kept).
+
+        Args:
+            bits: Number of bits, 2..8.
+        """
+        level_range(bits, mode="symmetric", signed=self._signed, narrow_range=self.narrow_range)  # validates
+        self._bits = int(bits)
+        self._refresh_levels()
+
     def set_signed(self, signed: bool) -> None:
         """Sets the signedness (the buffer and its Python mirror).
 
@@ -258,6 +268,15 @@ class AsymmetricQuantizer(nn.Module):
     def bits(self) -> int:
         """Number of bits."""
         return self._bits
+
+    def set_bits(self, bits: int) -> None:
+        """Changes the number of bits in place (``input_low`` and ``input_range`` are kept).
+
+        Args:
+            bits: Number of bits, 2..8.
+        """
+        self._levels = level_range(bits, mode="asymmetric", signed=False, narrow_range=self.narrow_range)
+        self._bits = int(bits)
 
     @property
     def level_low(self) -> int:

@@ -19,12 +19,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import netsculpt.algorithms.pruning.algorithm as pruning_algorithm
 from netsculpt import create_compressed_model, register_default_init_args
-from netsculpt.algorithms.pruning.groups import ChannelGroup, PruningGraph, Unit
 from netsculpt.algorithms.pruning.legr import Coeffs, evolve, mutate, transform_scores
 from netsculpt.algorithms.pruning.selection import Selector
 from netsculpt.config.pruning import LegrParams
 from netsculpt.errors import ConfigError
 from netsculpt.graph import get_runtime
+from netsculpt.graph.channels import ChannelGroup, PruningGraph, Unit
 
 LEGR = {"generations": 3, "train_steps": 2, "population_size": 2, "num_samples": 1}
 

@@ -7,14 +7,12 @@ import logging
 import pytest
 import torch
 from tests.unit.algorithms.pruning._helpers import X, prune, rel
-from tests.unit.algorithms.pruning._zoo import HANDLED, REFUSED, ConcatNet, MultiplierNet, ResidualNet, seeded
+from tests.unit.algorithms.pruning._zoo import HANDLED, REFUSED, ResidualNet, seeded
 from torch import nn
 
-from netsculpt.algorithms.pruning import build_groups
 from netsculpt.algorithms.pruning.part import mask_key
 from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph import get_runtime
-from netsculpt.graph.trace import ModelGraph
 from netsculpt.metrics.macs import count_macs
 
 
@@ -73,27 +71,6 @@ def test_negative_control_slicing_a_conv_without_its_bn_breaks_the_model() -> No
         model(X)  # the BN of c1 still has 8 channels
 
 
-def test_groups_of_residual_and_concat_models() -> None:
-    pg = build_groups(ModelGraph.build(seeded(ResidualNet()), (X,)))
-    layers = {g.layers: len(g.units) for g in pg.groups}
-    assert layers[("c2.0", "stem.0")] == 8
-    assert layers[("c4.0", "down.0")] == 12
-    assert "fc" in pg.unprunable
-    pg = build_groups(ModelGraph.build(seeded(ConcatNet()), (X,)))
-    layers = {g.layers: len(g.units) for g in pg.groups}
-    assert layers[("a.0", "b.0", "dw.0", "stem.0")] == 16  # concat offsets 0/4/10 into one depthwise group
-
-
-def test_channel_multiplier_unit_owns_its_outputs() -> None:
-    pg = build_groups(ModelGraph.build(seeded(MultiplierNet()), (X,)))
-    g = next(g for g in pg.groups if "dw.0" in g.layers)
-    for unit in g.units:
-        out = dict(unit.out)
-        # grouped conv after it ties position k of both groups: stem channels {k, k+2}, dw outputs {2c, 2c+1}
-        assert len(out["stem.0"]) == 2 and len(out["dw.0"]) == 4
-        assert sorted(out["dw.0"]) == sorted(2 * c + j for c in out["stem.0"] for j in range(2))
-
-
 @pytest.mark.parametrize("cls", list(REFUSED), ids=lambda c: c.__name__)
 def test_unknown_ops_block_with_one_warning(cls: type[nn.Module], caplog: pytest.LogCaptureFixture) -> None:
     op, layers = REFUSED[cls]
@@ -133,9 +110,11 @@ def _prune_targeted(model: nn.Module, layer: str) -> None:
     create_compressed_model(model, cfg, example_inputs=(X,))
 
 
-def test_bare_parameter_matmul_is_refused() -> None:
-    from tests.zoo import TinyReuseNet
+def test_groups_module_re_exports_graph_channels() -> None:
+    import netsculpt.algorithms.pruning as pruning
+    from netsculpt.algorithms.pruning import groups
+    from netsculpt.graph import channels
 
-    pg = build_groups(ModelGraph.build(TinyReuseNet(), (torch.randn(1, 4, 8, 8),)))
-    reasons = " ".join(r.text for r in pg.unprunable["conv"])
-    assert "proj" in reasons or "matmul" in reasons
+    for name in channels.__all__:
+        assert getattr(groups, name) is getattr(channels, name), name
+    assert pruning.build_groups is channels.build_groups and pruning.PruningGraph is channels.PruningGraph

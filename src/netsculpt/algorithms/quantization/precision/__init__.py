@@ -34,7 +34,7 @@ from netsculpt.errors import ConfigError
 from netsculpt.graph.scope import Scope
 from netsculpt.init_args import CriterionInitArgs
 
-__all__ = ["apply_bits", "init_precision", "load_traces"]
+__all__ = ["apply_bits", "init_precision", "load_traces", "overflow_halved"]
 
 logger = logging.getLogger(__name__)
 WHERE = "quantization.initializer.precision"
@@ -45,10 +45,8 @@ def init_precision(
 ) -> tuple[QuantizerInfo, ...]:
     """Planned quantizers with the bits chosen by ``cfg.initializer.precision`` (unchanged when absent)."""
     pcfg = cfg.initializer.precision
-    if pcfg is None:
-        return tuple(infos)
     saved = (ctx.resume_state or {}).get("infos")
-    if saved:  # resuming: the bits chosen when the model was first compressed
+    if saved:  # resuming: the bits chosen when the model was first compressed (or set by apply_policy)
         by_key = {s["key"]: s for s in saved}
         return tuple(
             dataclasses.replace(i, bits=int(by_key[i.key]["bits"]), export_bits=int(by_key[i.key]["export_bits"]))
@@ -56,12 +54,14 @@ def init_precision(
             else i
             for i in infos
         )
+    if pcfg is None:
+        return tuple(infos)
     weights = [i for i in infos if i.group == "weights"]
     if not weights:
         logger.warning("%s: no weight quantizers; nothing to choose", WHERE)
         return tuple(infos)
     if pcfg.type == "manual":
-        return _manual(pcfg, infos)
+        return _manual(pcfg, cfg, ctx, infos)
     groups = quantizer_groups(ctx, infos)
     index = {w.key: n for n, w in enumerate(weights)}
     layer_groups = [[index[k] for k in g[0]] for g in groups]
@@ -75,7 +75,7 @@ def init_precision(
     else:
         traces = _traces(model, pcfg, weights, ctx)
         params = dict(model.named_parameters())
-        halves = _halved(cfg, ctx, weights)
+        halves = overflow_halved(cfg, ctx, weights)
 
         def train_bits(layer: int, b: int) -> int:
             return 7 if b == 8 and halves[layer] else b
@@ -100,7 +100,7 @@ def apply_bits(
 ) -> tuple[QuantizerInfo, ...]:
     """Replace the bits of the named quantizers (8-bit weights keep the overflow fix's 7 training bits)."""
     weights = [i for i in infos if i.group == "weights"]
-    halves = dict(zip((w.key for w in weights), _halved(cfg, ctx, weights), strict=True))
+    halves = dict(zip((w.key for w in weights), overflow_halved(cfg, ctx, weights), strict=True))
     out = []
     for i in infos:
         b = weight_bits.get(i.key) if i.group == "weights" else act_bits.get(i.key)
@@ -112,8 +112,9 @@ def apply_bits(
     return tuple(out)
 
 
-def _halved(cfg: QuantizationConfig, ctx: BuildContext, weights: Sequence[QuantizerInfo]) -> list[bool]:
-    """Whether each weight would train 8 bits on 7 (the overflow fix, same rule as placement)."""
+def overflow_halved(cfg: QuantizationConfig, ctx: BuildContext, weights: Sequence[QuantizerInfo]) -> list[bool]:
+    """Whether each weight would train 8 bits on 7 (the overflow fix, same rule as placement); ``weights`` are
+    all the weight quantizers of the model in placement order."""
     cpu_like = ctx.config.target_device in ("ANY", "CPU", "CPU_SPR", "TRIAL")
     return [
         cpu_like and (cfg.overflow_fix == "enable" or (cfg.overflow_fix == "first_layer_only" and n == 0))
@@ -121,7 +122,9 @@ def _halved(cfg: QuantizationConfig, ctx: BuildContext, weights: Sequence[Quanti
     ]
 
 
-def _manual(pcfg: PrecisionInitConfig, infos: Sequence[QuantizerInfo]) -> tuple[QuantizerInfo, ...]:
+def _manual(
+    pcfg: PrecisionInitConfig, cfg: QuantizationConfig, ctx: BuildContext, infos: Sequence[QuantizerInfo]
+) -> tuple[QuantizerInfo, ...]:
     by_key: dict[str, int] = {}
     for n, pair in enumerate(pcfg.bitwidth_per_scope or ()):
         bits, pattern = int(pair[0]), str(pair[1])
@@ -135,15 +138,10 @@ def _manual(pcfg: PrecisionInitConfig, infos: Sequence[QuantizerInfo]) -> tuple[
             )
         for i in hits:
             by_key[i.key] = bits
-    out = []
-    for i in infos:
-        b = by_key.get(i.key)
-        if b is None or b == i.export_bits:
-            out.append(i)
-        else:
-            out.append(dataclasses.replace(i, bits=b, export_bits=b))
+    weight_bits = {k: b for k, b in by_key.items() if k.startswith("w:")}
+    act_bits = {k: b for k, b in by_key.items() if not k.startswith("w:")}
     logger.info("%s: manual bits for %d quantizers", WHERE, len(by_key))
-    return tuple(out)
+    return apply_bits(cfg, ctx, infos, weight_bits, act_bits)
 
 
 def load_traces(path: str | Path, weights: Sequence[QuantizerInfo]) -> list[float]:

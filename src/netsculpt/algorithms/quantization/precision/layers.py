@@ -12,9 +12,11 @@ from torch import nn
 from netsculpt.algorithms.base import BuildContext
 from netsculpt.algorithms.quantization.init import to_device
 from netsculpt.algorithms.quantization.part import QuantizerInfo
-from netsculpt.algorithms.quantization.placement import MATMUL, WEIGHTED, _walk
+from netsculpt.algorithms.quantization.placement import _walk
 from netsculpt.algorithms.quantization.precision.hessian import Batch
+from netsculpt.graph.ops import MATMUL_OPS, WEIGHTED_OPS, is_added_term
 from netsculpt.graph.trace import InputRef, format_address
+from netsculpt.graph.unionfind import UnionFind
 from netsculpt.init_args import CriterionInitArgs
 from netsculpt.metrics.macs import count_macs
 from netsculpt.nn.quantizer import AsymmetricQuantizer, SymmetricQuantizer, make_range_collector
@@ -40,35 +42,30 @@ def quantizer_groups(ctx: BuildContext, infos: Sequence[QuantizerInfo]) -> list[
         if i.group == "activations":
             for p in i.points:
                 act_of_point[tuple(p)] = i.key
-    parent: dict[str, str] = {}
-
-    def find(k: str) -> str:
-        while parent.setdefault(k, k) != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
+    uf: UnionFind[str] = UnionFind()
     for w in (i for i in infos if i.group == "weights"):
-        find(w.key)
+        uf.add(w.key)
         for addr, _arg in w.uses:
             node = by_address.get(addr)
             if node is None:
                 continue
             refs: list[InputRef] = [r for r in node.inputs if r.kind in ("node", "input")]
-            if node.op in WEIGHTED:
+            if node.op in WEIGHTED_OPS:
                 refs = [r for r in refs if r.arg == 0]
-            elif node.op not in MATMUL:
+            elif node.op in MATMUL_OPS:
+                refs = [r for r in refs if not is_added_term(node.op, r.arg)]
+            else:
                 refs = []
             for r in refs:
                 for p in _walk(ctx.graph, r, set()):
                     act = act_of_point.get(tuple(p))
                     if act is not None:
-                        parent[find(act)] = find(w.key)
+                        uf.union(w.key, act)
     kinds = {i.key: i.group for i in infos}
     comps: dict[str, tuple[list[str], list[str]]] = {}
-    for k in list(parent):
-        root = find(k)
-        comps.setdefault(root, ([], []))[0 if kinds[k] == "weights" else 1].append(k)
+    for root, members in uf.groups().items():
+        for k in members:
+            comps.setdefault(root, ([], []))[0 if kinds[k] == "weights" else 1].append(k)
     return [c for c in comps.values() if c[0]]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netsculpt.algorithms.pruning import _channels as ch
-from netsculpt.algorithms.pruning._channels import ChannelMap
+from netsculpt.graph import ops
+from netsculpt.graph.channels._channels import ChannelMap
 from netsculpt.graph.trace import Node
 
 if TYPE_CHECKING:
-    from netsculpt.algorithms.pruning._walk import LayerBuild, Role, _Walker
+    from netsculpt.graph.channels._walk import LayerBuild, Role, _Walker
 
 __all__ = ["add_layer_use", "add_norm_use"]
 
@@ -38,7 +38,7 @@ def _tie_groups(w: _Walker, lb: LayerBuild) -> None:
 
 def add_layer_use(w: _Walker, node: Node) -> None:
     """A conv/conv-transpose/linear call: output channels are the layer's own elements."""
-    from netsculpt.algorithms.pruning._walk import LayerBuild
+    from netsculpt.graph.channels._walk import LayerBuild
 
     op = node.op
     x = w.arg0(node)
@@ -51,11 +51,11 @@ def add_layer_use(w: _Walker, node: Node) -> None:
         w.unknown(node, node.inputs, "weight is not a module parameter, nothing to slice")
         return
     role: Role
-    if op in ch.CONVS:
+    if op in ops.CONV_OPS:
         role, in_axis, out_axis = "conv", 1, 1
         c_in, c_out = xshape[1], wshape[0]
         groups = c_in // wshape[1] if wshape[1] else 0
-    elif op in ch.CONV_TRANSPOSES:
+    elif op in ops.CONV_TRANSPOSE_OPS:
         role, in_axis, out_axis = "conv_transpose", 1, 1
         c_in, c_out = wshape[0], out[1]
         groups = c_out // wshape[1] if wshape[1] else 0
@@ -87,13 +87,13 @@ def add_layer_use(w: _Walker, node: Node) -> None:
 
 def add_norm_use(w: _Walker, node: Node) -> None:
     """BatchNorm/InstanceNorm (per channel) and GroupNorm (whole groups tied) modules."""
-    from netsculpt.algorithms.pruning._walk import LayerBuild
+    from netsculpt.graph.channels._walk import LayerBuild
 
     x = w.arg0(node)
     m = w.cmap(x) if x is not None else None
     xshape = w.shape(x) if x is not None else None
     mtype = w.g.module_types.get(node.scope, "")
-    known = mtype in ch.NORM_MODULES if node.op in ch.NORMS else mtype == "GroupNorm"
+    known = mtype in ops.CHANNEL_NORM_MODULES if node.op in ops.CHANNEL_NORM_OPS else mtype == "GroupNorm"
     groups = node.scalar_args[0] if node.op == "group_norm" and node.scalar_args else 1
     if (
         x is None

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from netsculpt.algorithms.pruning import _channels as ch
-from netsculpt.algorithms.pruning._channels import ChannelMap, Elements, Reason
+from netsculpt.graph import ops
+from netsculpt.graph.channels import _channels as ch
+from netsculpt.graph.channels._channels import ChannelMap, Elements, Reason
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
 
 __all__ = ["LayerBuild", "walk"]
@@ -87,7 +88,7 @@ class _Walker:
         for node in self.g.nodes:
             ins = [r for r in node.inputs if r.kind in ("node", "input")]
             reads_input = any(r.kind == "input" or (int(r.ref), r.out_index) in self.from_input for r in ins)
-            if reads_input and node.op not in ch.CONVS | ch.CONV_TRANSPOSES | {"linear"}:
+            if reads_input and node.op not in ops.WEIGHTED_OPS:
                 self.from_input.update((node.id, j) for j in range(len(node.output_shapes)))
             self.visit(node)
         fixed = Reason("fixed", "model output")
@@ -109,31 +110,31 @@ class _Walker:
     def visit(self, node: Node) -> None:  # noqa: C901 - one branch per op family
         op = node.op
         tensors = [r for r in node.inputs if r.kind in ("node", "input", "param", "const")]
-        if not any(self.cmap(r) is not None for r in tensors) and op not in ch.CONVS | ch.CONV_TRANSPOSES | {"linear"}:
+        if not any(self.cmap(r) is not None for r in tensors) and op not in ops.WEIGHTED_OPS:
             # nothing tracked flows in: the output is untracked (params are checked where they meet channels)
             self.origin.update({(node.id, j): self._untracked_origin(node) for j in range(len(node.output_shapes))})
             return
-        if op in ch.CONVS or op in ch.CONV_TRANSPOSES or op == "linear":
+        if op in ops.WEIGHTED_OPS:
             self.layer_op(node)
-        elif op in ch.NORMS or op == "group_norm":
+        elif op in ops.CHANNEL_NORM_OPS or op == "group_norm":
             self.norm_op(node)
         elif op == "layer_norm":
             self.layer_norm(node)
-        elif op in ch.ELEMENTWISE:
+        elif op in ops.ELEMENTWISE_OPS:
             self.elementwise(node, tensors)
-        elif op in ch.CHANNEL_KEEPING:
+        elif op in ops.CHANNEL_KEEPING_OPS:
             self.keeping(node)
-        elif op in ch.RESHAPES:
+        elif op in ops.RESHAPE_OPS:
             self.reshape(node)
-        elif op in ch.PERMUTES:
+        elif op in ops.PERMUTE_OPS:
             self.single(node, lambda i, o, m: ch.permute_axis(op, node.scalar_args, i, o, m.axis))
-        elif op in ch.REDUCTIONS:
+        elif op in ops.REDUCTION_OPS:
             self.single(node, lambda i, o, m: ch.reduce_axis(node.scalar_args, i, o, m.axis))
-        elif op in ch.CONCATS:
+        elif op in ops.CONCAT_OPS:
             self.concat(node)
         elif op == "chunk":
             self.chunk(node)
-        elif op in ch.SPLITS:
+        elif op in ops.SPLIT_OPS:
             self.split(node)
         elif op == "__getitem__":
             self.getitem(node)
@@ -307,12 +308,12 @@ class _Walker:
         return tuple(uses)
 
     def layer_op(self, node: Node) -> None:
-        from netsculpt.algorithms.pruning._layers import add_layer_use
+        from netsculpt.graph.channels._layers import add_layer_use
 
         add_layer_use(self, node)
 
     def norm_op(self, node: Node) -> None:
-        from netsculpt.algorithms.pruning._layers import add_norm_use
+        from netsculpt.graph.channels._layers import add_norm_use
 
         add_norm_use(self, node)
 

@@ -1,4 +1,4 @@
-"""Channel bookkeeping for the dependency analysis: elements, union-find, and per-op channel mappings.
+"""Channel bookkeeping for the dependency analysis: elements, their union-find, and per-op channel mappings.
 
 Every channel *position* of every traced tensor is an *element*. Layers create elements for their output
 channels; ops that move channels (concat, chunk, flatten, permute...) map positions of their inputs to
@@ -6,8 +6,9 @@ positions of their outputs; ops that tie channels together (a residual add, a pe
 conv, a BatchNorm) union elements. After the walk, each union-find class is one prunable *unit*: removing it
 removes every position it covers, in every layer, which is what makes physical removal exact.
 
-A class that touches anything whose channel mapping is not known (an op outside the tables below, a bare
-parameter, the model input or output) is *blocked* and never pruned. Nothing is assumed element-wise.
+A class that touches anything whose channel mapping is not known (an op outside the kinds of
+``netsculpt.graph.ops`` the walk handles, a bare parameter, the model input or output) is *blocked* and never
+pruned. Nothing is assumed element-wise.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from netsculpt.graph.unionfind import UnionFind
 
 __all__ = ["ChannelMap", "Elements", "Reason", "permute_axis", "reduce_axis", "reshape_map"]
 
@@ -41,35 +44,23 @@ class ChannelMap:
     ids: tuple[int, ...]
 
 
-class Elements:
-    """Union-find over channel elements, with the reasons that block some of them."""
+class Elements(UnionFind[int]):
+    """Union-find over channel elements (ints numbered from 0), with the reasons that block some of them."""
 
     def __init__(self) -> None:
-        self.parent: list[int] = []
+        super().__init__()
+        self._next = 0
         self._notes: list[tuple[Sequence[int], Reason]] = []
 
     def new(self, n: int, reason: Reason | None = None) -> tuple[int, ...]:
         """``n`` fresh elements (blocked with ``reason`` when given)."""
-        start = len(self.parent)
-        self.parent.extend(range(start, start + n))
-        ids = tuple(range(start, start + n))
+        ids = tuple(range(self._next, self._next + n))
+        self._next += n
+        for i in ids:
+            self.add(i)
         if reason is not None and n:
             self._notes.append((ids, reason))
         return ids
-
-    def find(self, x: int) -> int:
-        """Root of ``x`` (with path halving)."""
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        """Tie two elements: they are pruned together or not at all."""
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
     def union_all(self, xs: Sequence[int], ys: Sequence[int]) -> None:
         """Position-wise union of two equally long id lists."""
@@ -90,137 +81,6 @@ class Elements:
                 if reason not in reasons:
                     reasons.append(reason)
         return out
-
-
-# ---- op tables: everything not listed is unknown and blocks the channels that reach it -----------------------
-#: Point-wise ops (unary or broadcasting n-ary): output channel c depends on input channel c only.
-ELEMENTWISE = frozenset(
-    [
-        "relu",
-        "relu_",
-        "relu6",
-        "hardtanh",
-        "hardtanh_",
-        "sigmoid",
-        "sigmoid_",
-        "tanh",
-        "tanh_",
-        "gelu",
-        "silu",
-        "silu_",
-        "hardswish",
-        "hardswish_",
-        "hardsigmoid",
-        "leaky_relu",
-        "leaky_relu_",
-        "elu",
-        "elu_",
-        "selu",
-        "celu",
-        "mish",
-        "softplus",
-        "logsigmoid",
-        "softsign",
-        "tanhshrink",
-        "dropout",
-        "dropout_",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "feature_dropout",
-        "alpha_dropout",
-        "contiguous",
-        "clone",
-        "detach",
-        "to",
-        "float",
-        "abs",
-        "neg",
-        "exp",
-        "log",
-        "sqrt",
-        "rsqrt",
-        "square",
-        "sign",
-        "clamp",
-        "clamp_",
-        "clip",
-        "sin",
-        "cos",
-        "erf",
-        "reciprocal",
-        "__neg__",
-        "__abs__",
-        "add",
-        "add_",
-        "__add__",
-        "__iadd__",
-        "__radd__",
-        "sub",
-        "sub_",
-        "__sub__",
-        "__isub__",
-        "__rsub__",
-        "mul",
-        "mul_",
-        "__mul__",
-        "__imul__",
-        "__rmul__",
-        "div",
-        "div_",
-        "__truediv__",
-        "__itruediv__",
-        "__rtruediv__",
-        "true_divide",
-        "maximum",
-        "minimum",
-        "where",
-        "pow",
-        "__pow__",
-        "addcmul",
-    ]
-)
-#: Ops that keep channels but change other dims (pooling, resizing, spatial padding): arg 0 only.
-CHANNEL_KEEPING = frozenset(
-    [
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "avg_pool1d",
-        "avg_pool2d",
-        "avg_pool3d",
-        "adaptive_avg_pool1d",
-        "adaptive_avg_pool2d",
-        "adaptive_avg_pool3d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "adaptive_max_pool3d",
-        "lp_pool1d",
-        "lp_pool2d",
-        "max_pool2d_with_indices",
-        "interpolate",
-        "upsample",
-        "upsample_nearest",
-        "upsample_bilinear",
-        "pad",
-        "expand",
-        "expand_as",
-        "type_as",
-    ]
-)
-RESHAPES = frozenset(
-    ["view", "reshape", "flatten", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "view_as", "reshape_as"]
-)
-PERMUTES = frozenset(["permute", "transpose", "transpose_", "t", "swapaxes"])
-REDUCTIONS = frozenset(["mean", "sum", "amax", "amin", "std", "var", "logsumexp"])
-CONCATS = frozenset(["cat", "concat", "concatenate"])
-SPLITS = frozenset(["split", "split_with_sizes", "tensor_split", "unsafe_split"])
-CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
-CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-NORMS = frozenset({"batch_norm", "instance_norm"})
-NORM_MODULES = frozenset(
-    ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
-)
 
 
 def reshape_map(in_shape: Sequence[int], out_shape: Sequence[int], m: ChannelMap) -> ChannelMap | None:
