@@ -1,13 +1,19 @@
-"""Tracks which module's forward is running, via forward pre/post hooks on every submodule."""
+"""Tracks which module's forward is running, via forward pre/post hooks on every submodule; names ops and
+their parameters as op addresses and hooks do."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["ScopeTracker"]
+__all__ = ["RUNTIME_ATTR", "ScopeTracker", "op_name", "param_names"]
+
+#: Attribute (and child-module name) of a compressed model's ``HookRuntime``; never a scope of the model.
+RUNTIME_ATTR = "_netsculpt"
 
 
 class ScopeTracker:
@@ -21,7 +27,7 @@ class ScopeTracker:
         """Fully qualified name of the innermost running module."""
         return self.stack[-1]
 
-    def attach(self, model: nn.Module, skip_prefix: str = "_netsculpt") -> None:
+    def attach(self, model: nn.Module, skip_prefix: str = RUNTIME_ATTR) -> None:
         """Register hooks on every submodule of ``model`` (the root itself is scope ``""``).
 
         Handles are not stored (they hold weak references that do not survive ``copy.deepcopy``);
@@ -73,6 +79,22 @@ def op_name(func: Any) -> str:
     if name is None:
         name = getattr(getattr(func, "__func__", None), "__name__", None) or type(func).__name__
     return str(name)
+
+
+@functools.cache
+def param_names(func: Any) -> tuple[str, ...]:
+    """Positional parameter names of ``func``, from its signature or, for builtins, its ATen schemas."""
+    try:
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return tuple(p.name for p in inspect.signature(func).parameters.values() if p.kind in kinds)
+    except (TypeError, ValueError):  # builtins (torch.conv2d...) have no Python signature
+        pass
+    try:
+        schemas = torch._C._jit_get_schemas_for_operator(f"aten::{op_name(func)}")
+        found = {tuple(a.name for a in sch.arguments if not a.kwarg_only) for sch in schemas}
+    except Exception:  # noqa: BLE001 - private API; without it only the as-passed form is reached
+        found = set()
+    return found.pop() if len(found) == 1 else ()  # overloads that disagree: unknown
 
 
 def is_tensor(x: Any) -> bool:

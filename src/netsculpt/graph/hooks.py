@@ -15,16 +15,11 @@ Each hook is a chain of keys into ``ops``; chains are sorted by a priority so st
 compose in the same order (masks before quantizers).
 
 A *bypassable block* (``add_bypass``, then ``set_bypass(name, True)``) is a submodule whose forward, while
-bypassed, returns its input without running (elastic depth). Addresses are counted per (scope, op name): a
-skipped block still adds the op counts one call of it adds (measured on its first normal run; before that,
-only its own scopes lose counts, and blocks sharing a submodule with the rest of the model are refused), so
-every op outside the block keeps its address.
+bypassed, returns its input without running (elastic depth); :mod:`netsculpt.graph.bypass` implements it.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -34,13 +29,13 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+import netsculpt.graph.bypass as _bypass
 from netsculpt.errors import UnsupportedModelError
-from netsculpt.graph._scopes import ScopeTracker, op_name
+from netsculpt.graph._scopes import RUNTIME_ATTR, ScopeTracker, op_name, param_names
 from netsculpt.graph.trace import Address, ModelGraph, format_address
 
 __all__ = ["RUNTIME_ATTR", "HookRuntime", "attach_runtime", "detach_runtime", "get_runtime"]
 
-RUNTIME_ATTR = "_netsculpt"
 Chain = list[tuple[int, str]]  # (priority, key into ops), applied in ascending priority
 Slot = int | str  # an op argument: position or keyword name
 
@@ -82,7 +77,7 @@ def _run_pre_hooks(
     for slot, chain in pre.items():
         where: Slot | None = slot
         if not (isinstance(slot, int) and slot < len(args) or isinstance(slot, str) and slot in kwargs):
-            names = _param_names(func)  # passed the other way (keyword / position), or not at all
+            names = param_names(func)  # passed the other way (keyword / position), or not at all
             if isinstance(slot, int):
                 where = names[slot] if slot < len(names) and names[slot] in kwargs else None
             else:
@@ -100,22 +95,6 @@ def _run_pre_hooks(
     return args, kwargs
 
 
-@functools.cache
-def _param_names(func: Any) -> tuple[str, ...]:
-    """Positional parameter names of ``func``, from its signature or, for builtins, its ATen schemas."""
-    try:
-        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        return tuple(p.name for p in inspect.signature(func).parameters.values() if p.kind in kinds)
-    except (TypeError, ValueError):  # builtins (torch.conv2d...) have no Python signature
-        pass
-    try:
-        schemas = torch._C._jit_get_schemas_for_operator(f"aten::{op_name(func)}")
-        found = {tuple(a.name for a in sch.arguments if not a.kwarg_only) for sch in schemas}
-    except Exception:  # noqa: BLE001 - private API; without it only the as-passed form is reached
-        found = set()
-    return found.pop() if len(found) == 1 else ()  # overloads that disagree: unknown
-
-
 class HookRuntime(nn.Module):
     """Holds compression modules and applies them at op addresses during the root module's forward."""
 
@@ -127,9 +106,7 @@ class HookRuntime(nn.Module):
         self.input_hooks: dict[int, Chain] = {}
         self.tracker = ScopeTracker()
         self.counters: dict[tuple[str, str], int] = {}
-        self.bypass_blocks: set[str] = set()  # blocks made bypassable by add_bypass
-        self.bypassed: set[str] = set()  # the ones skipped now
-        self.block_ops: dict[str, dict[tuple[str, str], int]] = {}  # block -> op counts one call of it adds
+        self.bypass = _bypass.BypassState()  # bypassable blocks (elastic depth)
         self._mode: _RuntimeMode | None = None
         self._depth = 0
 
@@ -181,38 +158,16 @@ class HookRuntime(nn.Module):
                 for prio, key in chain:
                     self.hook_output(dst, key, prio, j)
 
-    # ---- bypassable blocks (elastic depth) -------------------------------------------------------
+    # ---- bypassable blocks (elastic depth): netsculpt.graph.bypass ------------------------------------
     def add_bypass(self, model: nn.Module, graph: ModelGraph, module_name: str, arg: Slot = 0) -> None:
         """Make ``model.<module_name>`` bypassable (off until ``set_bypass``): its forward then returns its
-        argument ``arg`` (position or keyword name) unchanged, without running.
-
-        Raises:
-            UnsupportedModelError: no such submodule (or the root); it ran no op when ``graph`` was traced;
-                its output shape differs from its input shape in ``graph``; or it shares a submodule with the
-                rest of the model (skipping it would shift that submodule's op addresses).
-        """
-        if module_name in self.bypass_blocks:
-            raise KeyError(f"bypassable block '{module_name}' already exists")
-        modules = dict(model.named_modules())  # the names scopes use (a module shared by two names: the first)
-        block = modules.get(module_name) if module_name.split(".")[0] != RUNTIME_ATTR else None
-        if not module_name or block is None:
-            raise UnsupportedModelError(f"{module_name or '<root>'}: not a submodule of the model; cannot bypass it")
-        _check_block_shapes(graph, module_name)
-        names = {id(m): n for n, m in modules.items()}
-        for m in block.modules():
-            if not _inside(names[id(m)], module_name):
-                raise UnsupportedModelError(
-                    f"{module_name}: cannot bypass it; its submodule '{names[id(m)]}' is also used outside it, "
-                    "so skipping the block would shift that module's op addresses"
-                )
-        block.__dict__["forward"] = _Bypass(self, block, module_name, arg)
-        self.bypass_blocks.add(module_name)
+        argument ``arg`` (position or keyword name) unchanged, without running. Raises as
+        :func:`netsculpt.graph.bypass.add_bypass` does (``UnsupportedModelError`` for a block it cannot skip)."""
+        _bypass.add_bypass(self, model, graph, module_name, arg)
 
     def set_bypass(self, module_name: str, on: bool) -> None:
         """Skip (``on=True``) or run again (``False``) a block made bypassable by ``add_bypass``."""
-        if module_name not in self.bypass_blocks:
-            raise KeyError(f"set_bypass: '{module_name}' is not bypassable; call add_bypass first")
-        (self.bypassed.add if on else self.bypassed.discard)(module_name)
+        _bypass.set_bypass(self, module_name, on)
 
     # ---- runtime ---------------------------------------------------------------------------------
     def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -244,70 +199,6 @@ class HookRuntime(nn.Module):
 
     def extra_repr(self) -> str:
         return f"ops={len(self.ops)}, pre_hooks={len(self.pre_hooks)}, post_hooks={len(self.post_hooks)}"
-
-
-def _inside(scope: str, block: str) -> bool:
-    return scope == block or scope.startswith(block + ".")
-
-
-def _check_block_shapes(graph: ModelGraph, name: str) -> None:
-    """The block's inputs and outputs (tensors crossing its boundary in ``graph``) must share one shape."""
-    inside = {n.id for n in graph.nodes if _inside(n.scope, name)}
-    if not inside:
-        raise UnsupportedModelError(f"{name}: ran no op on the example inputs; cannot bypass it")
-    ins: set[tuple[int, ...]] = set()
-    model_outs = [r for r in graph.outputs if r.kind == "node" and int(r.ref) in inside]
-    outs = {graph.node(int(r.ref)).output_shapes[r.out_index] for r in model_outs}
-    for i in sorted(inside):
-        node = graph.node(i)
-        for r in node.inputs:
-            if r.kind == "node" and int(r.ref) not in inside:
-                ins.add(graph.node(int(r.ref)).output_shapes[r.out_index])
-            elif r.kind == "input" and int(r.ref) < len(graph.input_shapes):
-                ins.add(graph.input_shapes[int(r.ref)])
-        outs.update(node.output_shapes[r.out_index] for c, r in graph.consumers(i) if c.id not in inside)
-    if len(ins) != 1 or outs != ins:
-        raise UnsupportedModelError(
-            f"{name}: cannot bypass it; its output shapes {sorted(outs)} differ from its input shapes "
-            f"{sorted(ins)}. Only a block whose output has its input's shape can be skipped"
-        )
-
-
-class _Bypass:
-    """The forward of a bypassable block, set as an instance attribute (the block keeps its class)."""
-
-    def __init__(self, rt: HookRuntime, block: nn.Module, name: str, arg: Slot) -> None:
-        self.rt, self.block, self.name, self.arg = rt, block, name, arg
-        self.inner = block.__dict__.get("forward")  # a forward set on the instance before, if any
-        params = _param_names(type(block).forward)[1:]  # without self
-        self.pos = arg if isinstance(arg, int) else params.index(arg) if arg in params else None
-        self.kw = arg if isinstance(arg, str) else params[arg] if arg < len(params) else None
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """The block's own forward."""
-        return (self.inner or type(self.block).forward.__get__(self.block))(*args, **kwargs)
-
-    def _arg(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.kw is not None and self.kw in kwargs:
-            return kwargs[self.kw]
-        return args[self.pos] if self.pos is not None and self.pos < len(args) else None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        rt = self.rt
-        if self.name in rt.bypassed:
-            x = self._arg(args, kwargs)
-            if not isinstance(x, torch.Tensor):
-                raise UnsupportedModelError(f"{self.name}: bypassed, but its argument {self.arg!r} is not a tensor")
-            for key, n in rt.block_ops.get(self.name, {}).items() if rt._depth else ():
-                rt.counters[key] = rt.counters.get(key, 0) + n  # later calls of the same ops keep their index
-            return x
-        if not rt._depth or self.name in rt.block_ops:
-            return self.run(*args, **kwargs)
-        before = dict(rt.counters)  # first run inside a root forward: measure the op counts it adds
-        out = self.run(*args, **kwargs)
-        counts = {k: n - before.get(k, 0) for k, n in rt.counters.items()}
-        rt.block_ops[self.name] = {k: n for k, n in counts.items() if n}
-        return out
 
 
 class _Enter:
@@ -407,12 +298,7 @@ def detach_runtime(model: nn.Module) -> None:
         if isinstance(hook, _Exit) and hook.rt is rt:
             del model._forward_hooks[hook_id]
             model._forward_hooks_always_called.pop(hook_id, None)
-    for module in model.modules():
-        fwd = module.__dict__.get("forward")
-        if isinstance(fwd, _Bypass) and fwd.rt is rt:
-            del module.__dict__["forward"]
-            if fwd.inner is not None:
-                module.__dict__["forward"] = fwd.inner
+    _bypass.remove_bypasses(rt, model)
     delattr(model, RUNTIME_ATTR)
     if isinstance(model, _SequentialWithRuntime):
         model.__class__ = _original_class(type(model))

@@ -6,14 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from netsculpt.graph.ops import (
-    COMPUTE_OPS,
-    CONCAT_OPS,
-    MATMUL_OPS,
-    QUANTIZATION_TRANSPARENT_OPS,
-    WEIGHTED_OPS,
-    is_added_term,
-)
+from netsculpt.graph.ops import COMPUTE_OPS, MATMUL_OPS, WEIGHTED_OPS, is_added_term
+from netsculpt.graph.producers import producer_points
 from netsculpt.graph.trace import InputRef, ModelGraph
 from netsculpt.metrics.macs import ROOT
 
@@ -26,20 +20,6 @@ def _as_point(p: Any) -> tuple[Any, ...]:
     """``("node", (scope, op, idx), out)`` or ``("input", i, 0)`` with tuples all the way down."""
     kind, where, out = p
     return (kind, tuple(where) if isinstance(where, (list, tuple)) else where, out)
-
-
-def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[tuple[Any, ...]]:
-    if ref.kind == "input":
-        return [("input", int(ref.ref), 0)]
-    if ref.kind != "node":
-        return []
-    node = graph.node(int(ref.ref))
-    if (node.op in QUANTIZATION_TRANSPARENT_OPS or node.op in CONCAT_OPS) and node.id not in seen:
-        seen.add(node.id)
-        refs = [r for r in node.inputs if r.kind in ("node", "input")]
-        refs = refs[:1] if node.op in QUANTIZATION_TRANSPARENT_OPS else refs
-        return [p for r in refs for p in _walk(graph, r, seen)]
-    return [("node", node.address, ref.out_index)]
 
 
 @dataclass(frozen=True)
@@ -100,7 +80,7 @@ def quantizer_keys(ctrl: Any, graph: ModelGraph | None = None) -> dict[str, Modu
                 acts.append(ref)
         found: list[tuple[str, ...]] = []
         for ref in acts:
-            keys = tuple(act_by_point[p] for p in _walk(g, ref, set()) if p in act_by_point)
+            keys = tuple(act_by_point[p] for p in producer_points(g, ref) if p in act_by_point)
             if keys:
                 found.append(keys)
         if found:

@@ -14,7 +14,7 @@ from typing import Any
 from netsculpt.algorithms.pruning.selection import kept_count
 from netsculpt.errors import ConfigError
 from netsculpt.search.policy import Policy
-from netsculpt.search.space import SearchSpace, parts_by_name
+from netsculpt.search.space import SearchSpace, pruning_part, quantization_part
 
 __all__ = ["apply_policy", "current_policy", "set_pruning_level", "structure_of"]
 
@@ -48,8 +48,7 @@ def apply_policy(ctrl: Any, policy: Policy, space: SearchSpace | None = None) ->
     if space is not None:
         policy.validate(space)
     full = policy.validate(structure)
-    parts = parts_by_name(ctrl)
-    pruning, quant = parts.get("filter_pruning"), parts.get("quantization")
+    pruning, quant = pruning_part(ctrl), quantization_part(ctrl)
     if pruning is not None and structure.groups:
         pruning.set_pruned_counts([g.units - g.kept_count(full.keep[g.name]) for g in structure.groups])
     if quant is not None and structure.quantizers:
@@ -61,14 +60,13 @@ def apply_policy(ctrl: Any, policy: Policy, space: SearchSpace | None = None) ->
 def current_policy(ctrl: Any) -> Policy:
     """The policy the model runs now (read from the masks and the quantizers)."""
     structure = structure_of(ctrl)
-    parts = parts_by_name(ctrl)
     keep: dict[str, float] = {}
-    pruning = parts.get("filter_pruning")
+    pruning = pruning_part(ctrl)
     if pruning is not None:
         for g, pruned in zip(structure.groups, pruning.pruned_counts(), strict=True):
             keep[g.name] = (g.units - pruned) / g.units
     bits: dict[str, int] = {}
-    quant = parts.get("quantization")
+    quant = quantization_part(ctrl)
     if quant is not None:
         for info in quant.infos:
             bits[str(info.target)] = int(info.export_bits)
@@ -78,7 +76,7 @@ def current_policy(ctrl: Any) -> Policy:
 def set_pruning_level(ctrl: Any, level: float | Mapping[str, float]) -> None:
     """NNCF's ``set_pruning_level``: one level for every group, or ``{group name: level}`` (fraction of units
     pruned, NNCF's ``int(units · level)``, rounded to ``round_to``); unnamed groups keep their current masks."""
-    pruning = parts_by_name(ctrl).get("filter_pruning")
+    pruning = pruning_part(ctrl)
     if pruning is None:
         raise ConfigError("set_pruning_level: the controller has no filter_pruning algorithm")
     if not isinstance(level, Mapping):

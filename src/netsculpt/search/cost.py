@@ -25,9 +25,11 @@ import numpy as np
 import torch
 
 from netsculpt.graph.channels import FILTER_ROLES
+from netsculpt.graph.ops import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS
 from netsculpt.graph.trace import format_address
 from netsculpt.metrics.bits import ModuleQuantizers, quantizer_keys
-from netsculpt.metrics.macs import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS, ROOT, count_macs
+from netsculpt.metrics.macs import ROOT, count_macs
+from netsculpt.search.space import pruning_part
 
 if TYPE_CHECKING:
     from netsculpt.search.policy import Policy
@@ -87,8 +89,7 @@ class CostTables:
     @classmethod
     def build(cls, ctrl: Any, space: SearchSpace) -> CostTables:
         """Read the tables from ``ctrl`` (the ranking order of each group is taken on the current weights)."""
-        parts = {p.name: p for p in getattr(ctrl, "child_ctrls", [])}
-        pruning = parts.get("filter_pruning")
+        pruning = pruning_part(ctrl)
         model, graph = ctrl.model, ctrl.graph
         params = {n: p.numel() for n, p in model.named_parameters() if not n.startswith("_netsculpt.")}
         layers = list(pruning.pg.layers.values()) if pruning is not None else []
@@ -205,7 +206,7 @@ class CostTables:
         fi = np.ones((count, nl + 1))
         if nl:
             fo[:, :nl] -= removed[:, :nl] / self._out_den
-            fi[:, self._scaled] -= removed[:, nl + self._scaled] / self._in_den
+            fi[:, :nl] -= removed[:, nl:] / self._in_den  # infinite where the input axis does not scale
         both = fo * fi
         macs_n = self.node_macs * both[:, self.node_layer]  # (P, N)
         kept = (self.weight_numel * both[:, :nl]).round() + (self.bias_numel * fo[:, :nl]).round()
@@ -222,12 +223,21 @@ class CostTables:
         node_wb, node_ab = wb[:, self.node_module], ab[:, self.node_module]
         quant_numel = (self.weight_params * both[:, self.weight_layer]).round()
         total_bits = FP_BITS * params - (quant_numel * (FP_BITS - ext[:, self.weight_quant])).sum(axis=1)
+        sums = np.stack(
+            [
+                macs_n.sum(axis=1),
+                params,
+                (macs_n * node_wb * node_ab).sum(axis=1),
+                (macs_n * np.maximum(node_wb, node_ab)).sum(axis=1),
+                total_bits,
+            ]
+        ).round().astype(np.int64)
         return {
-            "macs": macs_n.sum(axis=1).round().astype(np.int64),
-            "params": params.round().astype(np.int64),
-            "bops": (macs_n * node_wb * node_ab).sum(axis=1).round().astype(np.int64),
-            "bit_complexity": (macs_n * np.maximum(node_wb, node_ab)).sum(axis=1).round().astype(np.int64),
-            "size_bytes": (total_bits.round().astype(np.int64) + 7) // 8,
+            "macs": sums[0],
+            "params": sums[1],
+            "bops": sums[2],
+            "bit_complexity": sums[3],
+            "size_bytes": (sums[4] + 7) // 8,
         }
 
     @functools.cached_property
@@ -241,12 +251,8 @@ class CostTables:
         return out
 
     @functools.cached_property
-    def _scaled(self) -> np.ndarray:
-        return np.flatnonzero(self.in_size > 0)
-
-    @functools.cached_property
     def _in_den(self) -> np.ndarray:
-        den: np.ndarray = self.in_size[self._scaled]
+        den: np.ndarray = np.where(self.in_size > 0, self.in_size, np.inf)
         return den
 
     @functools.cached_property
@@ -292,7 +298,8 @@ class DifferentiableCost:
 
     Agrees with ``cost`` at every allowed policy when each group's units have the same channel footprint in
     every layer (true for convs, norms, residual adds; not for concats of unequal units, where the discrete
-    cost depends on which units go). Activation bits of a module are the maximum over its quantizers.
+    cost depends on which units go). Activation bits of a module are the maximum over its quantizers; a matmul
+    of two quantized activations (attention) takes as weight bits the smallest of its inputs' largest bits.
     """
 
     def __init__(self, space: SearchSpace, dtype: torch.dtype = torch.float64) -> None:
@@ -310,6 +317,11 @@ class DifferentiableCost:
         self.node_module = torch.as_tensor(t.node_module)
         self.module_weight = torch.as_tensor(t.module_weight)
         self.module_acts = torch.as_tensor(t.module_acts)
+        # act x act matmuls (attention): weight bits = smallest of the per-input largest bits, as in ``cost``
+        self.module_special = [
+            (mi, [torch.as_tensor([t.quant_index[k] for k in inp]) for inp in mq.matmul_inputs])
+            for mi, mq in t.module_special
+        ]
         self.weight_numel = torch.as_tensor(t.weight_numel, dtype=dtype)
         self.bias_numel = torch.as_tensor(t.bias_numel, dtype=dtype)
         self.base_params = float(t.base_params)
@@ -331,7 +343,10 @@ class DifferentiableCost:
             ).sum()
         )
         ext = torch.cat([bits.to(self.dtype), torch.tensor([float(FP_BITS), 0.0], dtype=self.dtype)])
-        wb = ext[self.module_weight][self.node_module]
+        wb_module = ext[self.module_weight]
+        for mi, inputs in self.module_special:
+            wb_module[mi] = torch.stack([ext[idx].max() for idx in inputs]).min()
+        wb = wb_module[self.node_module]
         ab = ext[self.module_acts].max(dim=1).values[self.node_module]
         return {
             "macs": macs_n.sum(),

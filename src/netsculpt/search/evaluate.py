@@ -20,7 +20,7 @@ from netsculpt.search.apply import apply_policy, current_policy, structure_of
 from netsculpt.search.cost import Cost, cost
 from netsculpt.search.hooks import TrainHooks
 from netsculpt.search.policy import Policy
-from netsculpt.search.space import SearchSpace, parts_by_name
+from netsculpt.search.space import SearchSpace, pruning_part, quantization_part
 
 __all__ = ["EvalResult", "Snapshot", "cost_space", "evaluate"]
 
@@ -78,8 +78,7 @@ class Snapshot:
         self.grads = {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in model.named_parameters()}
         self.training = {n: m.training for n, m in model.named_modules()}
         self.policy = current_policy(ctrl)
-        parts = parts_by_name(ctrl)
-        pruning = parts.get("filter_pruning")
+        pruning = pruning_part(ctrl)
         self.pruning = None
         if pruning is not None:
             self.pruning = (
@@ -89,7 +88,7 @@ class Snapshot:
                 None if pruning.fixed_counts is None else list(pruning.fixed_counts),
                 pruning.scheduler.current_level,
             )
-        quant = parts.get("quantization")
+        quant = quantization_part(ctrl)
         self.quant = (
             None if quant is None else (list(quant.infos), {i.key: quant.quantizer(i.key).enabled for i in quant.infos})
         )
@@ -100,8 +99,7 @@ class Snapshot:
     def restore(self) -> None:
         """Put every saved value back."""
         ctrl, model = self.ctrl, self.ctrl.model
-        parts = parts_by_name(ctrl)
-        quant = parts.get("quantization")
+        quant = quantization_part(ctrl)
         if quant is not None and self.quant is not None:
             infos, enabled = self.quant
             for info in infos:
@@ -111,7 +109,7 @@ class Snapshot:
             quant.infos[:] = infos
             for key, on in enabled.items():
                 quant.quantizer(key).enabled = on
-        pruning = parts.get("filter_pruning")
+        pruning = pruning_part(ctrl)
         if pruning is not None and self.pruning is not None:
             level, rate, pruned, fixed, sched = self.pruning
             pruning._level, pruning._rate, pruning._pruned = level, rate, [list(p) for p in pruned]
@@ -172,7 +170,8 @@ def evaluate(
         metric: ``metric(model) -> float`` overriding ``data``'s validation.
         optimizer: an optimizer to train with (its state is restored afterwards); default: a fresh one from
             ``data.optimizer(model)`` per candidate.
-        seed: torch seed set before the candidate runs (same batches for every candidate).
+        seed: torch seed set before the candidate runs, and of the loaders' own generators (restored afterwards):
+            every candidate sees the same batches, in any process.
 
     Returns:
         The metric, the cost and the wall time.
@@ -181,9 +180,13 @@ def evaluate(
     model = ctrl.model
     snap = Snapshot(ctrl, optimizer)
     devices = [d for d in {p.device for p in model.parameters()} if d.type == "cuda"]
+    generators = data.generators()
+    loader_states = [g.get_state() for g in generators]
     try:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
+            for k, g in enumerate(generators):  # loaders with their own generator shuffle the same way too
+                g.manual_seed(seed + k)
             full = apply_policy(ctrl, policy)
             if bn_recalibration_samples > 0:
                 data.recalibrate_bn(model, bn_recalibration_samples)
@@ -193,5 +196,7 @@ def evaluate(
             value = float(metric(model)) if metric is not None else data.validate(model)
     finally:
         snap.restore()
+        for g, state in zip(generators, loader_states, strict=True):
+            g.set_state(state)
     c = cost(cost_space(ctrl), full)
     return EvalResult(full.to_dict(), value, c, time.perf_counter() - start)

@@ -9,7 +9,7 @@ object pickles for process-pool and Dask workers when the user's callables and l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +99,7 @@ class TrainHooks:
             if self.criterion is not None:
                 loss = self.criterion(out, target)  # the raw outputs, as the user's loss expects them
             else:
-                loss = nn.functional.cross_entropy(out[0] if isinstance(out, (list, tuple)) else out, target)
+                loss = nn.functional.cross_entropy(_logits(out), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -112,6 +112,13 @@ class TrainHooks:
             raise ConfigError("TrainHooks: validation needs val_loader (or validate_fn)")
         return top1(model, self.val_loader, self.model_device(model), self.max_val_batches)
 
+    def generators(self) -> list[torch.Generator]:
+        """The random generators the loaders shuffle with (``DataLoader(generator=...)``, a sampler's own)."""
+        found: list[torch.Generator] = []
+        for loader in (self.train_loader, self.val_loader):
+            _collect_generators(loader, found, depth=0)
+        return found
+
     def recalibrate_bn(self, model: nn.Module, num_samples: int) -> int:
         """Re-estimate BatchNorm statistics on ``num_samples`` training samples; returns the BN count."""
         if num_samples <= 0:
@@ -119,6 +126,19 @@ class TrainHooks:
         if self.train_loader is None:
             raise ConfigError("TrainHooks: BatchNorm recalibration needs train_loader")
         return adapt_batchnorm(model, wrap_loader(self.train_loader), num_samples, self.model_device(model))
+
+
+def _collect_generators(obj: Any, found: list[torch.Generator], depth: int) -> None:
+    """Generators reachable from a loader: its own, its sampler's, and those of loaders it wraps."""
+    if obj is None or depth > 4:
+        return
+    g = getattr(obj, "generator", None)
+    if isinstance(g, torch.Generator) and all(g is not x for x in found):
+        found.append(g)
+    for attr in ("sampler", "batch_sampler", "loader", "data_loader"):
+        inner = getattr(obj, attr, None)
+        if inner is not None and inner is not obj:
+            _collect_generators(inner, found, depth + 1)
 
 
 class _EpochValidate:
@@ -148,6 +168,16 @@ def _cycle(loader: Iterable[Any]) -> Iterator[Any]:
             raise ConfigError("TrainHooks: train_loader yielded no batch")
 
 
+def _logits(out: Any) -> torch.Tensor:
+    """The logits of a model output: the tensor itself, the first element of a tuple or list, or of a dict-like
+    output (Hugging Face's ``ModelOutput``) its ``"logits"`` entry, else its first value."""
+    if isinstance(out, Mapping):
+        return _logits(out["logits"] if "logits" in out else next(iter(out.values())))
+    if isinstance(out, (list, tuple)):
+        return _logits(out[0])
+    return out  # type: ignore[no-any-return]
+
+
 def top1(model: nn.Module, batches: Iterable[Any], device: torch.device, max_batches: int | None = None) -> float:
     """Top-1 accuracy (a fraction) of ``model`` in eval mode over ``(inputs, targets)`` batches."""
     loader = wrap_loader(batches)
@@ -164,7 +194,7 @@ def top1(model: nn.Module, batches: Iterable[Any], device: torch.device, max_bat
                 if not isinstance(target, torch.Tensor):
                     raise ConfigError("top-1 needs (inputs, targets) batches; give validate_fn for other data")
                 out = model(*args, **kwargs)
-                logits = out[0] if isinstance(out, (list, tuple)) else out
+                logits = _logits(out)
                 correct += int((logits.argmax(dim=1) == target.to(logits.device)).sum())
                 total += int(target.numel())
     finally:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from netsculpt.config.pruning import FilterPruningConfig
+from netsculpt.config.quantization import QuantizationConfig
 from netsculpt.errors import ConfigError
 from netsculpt.search.space import SearchSpace
 
@@ -130,14 +132,14 @@ class Policy:
         algos = [sections] if isinstance(sections, dict) else list(sections or [])
         by_name = {a.get("algorithm"): a for a in algos if isinstance(a, dict)}
         if space.groups:
-            pruning = by_name.get("filter_pruning")
+            pruning = by_name.get(FilterPruningConfig.NAME)
             if pruning is None:
                 raise ConfigError("Policy.to_config: the base config has no filter_pruning section for the groups")
             params = pruning.setdefault("params", {})
             params["keep_per_group"] = {g.name: full.keep[g.name] for g in space.groups}
             pruning["pruning_init"] = 0.0
         if space.quantizers:
-            quant = by_name.get("quantization")
+            quant = by_name.get(QuantizationConfig.NAME)
             if quant is None:
                 raise ConfigError("Policy.to_config: the base config has no quantization section for the bits")
             init = quant.setdefault("initializer", {})

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from netsculpt.algorithms.pruning.selection import allowed_kept, kept_for_ratio, nearest_count
+from netsculpt.config.pruning import FilterPruningConfig
+from netsculpt.config.quantization import QuantizationConfig
 from netsculpt.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -116,8 +118,8 @@ class SearchSpace:
 
         _check_bits(weight_bits, "weight_bits")
         _check_bits(activation_bits, "activation_bits")
-        pruning = _part(ctrl, "filter_pruning")
-        quant = _part(ctrl, "quantization")
+        pruning = pruning_part(ctrl)
+        quant = quantization_part(ctrl)
         groups: list[GroupSpace] = []
         round_to = 1
         if pruning is not None:
@@ -234,13 +236,11 @@ def _check_bits(bits: Sequence[int], where: str) -> None:
         raise ConfigError(f"SearchSpace.{where}: must be a non-empty list of integers in 2..8; got {list(bits)}")
 
 
-def _part(ctrl: Any, name: str) -> Any:
-    for p in getattr(ctrl, "child_ctrls", []):
-        if p.name == name:
-            return p
-    return None
+def pruning_part(ctrl: Any) -> Any:
+    """The controller's filter-pruning part, or ``None``."""
+    return next((p for p in getattr(ctrl, "child_ctrls", []) if p.name == FilterPruningConfig.NAME), None)
 
 
-def parts_by_name(ctrl: Any) -> Mapping[str, Any]:
-    """The controller's parts by algorithm name."""
-    return {p.name: p for p in getattr(ctrl, "child_ctrls", [])}
+def quantization_part(ctrl: Any) -> Any:
+    """The controller's quantization part, or ``None``."""
+    return next((p for p in getattr(ctrl, "child_ctrls", []) if p.name == QuantizationConfig.NAME), None)

@@ -61,10 +61,11 @@ def test_quantization_transparent_ops_do_not_compute_or_change_values() -> None:
 
 def test_modules_use_the_shared_sets() -> None:
     from netsculpt.algorithms.quantization import placement
+    from netsculpt.graph import producers
     from netsculpt.metrics import bits, macs
 
     assert {"addmm", "baddbmm"} <= placement.MATMUL_OPS  # placement's matmul set once lacked them
-    assert placement.QUANTIZATION_TRANSPARENT_OPS is bits.QUANTIZATION_TRANSPARENT_OPS
+    assert placement.producer_points is bits.producer_points is producers.producer_points  # one walk to producers
     assert macs.MATMUL_OPS is ops.MATMUL_OPS and macs.CONV_OPS is ops.CONV_OPS  # re-exported for old imports
 
 

@@ -91,3 +91,22 @@ def test_hooks_adapt_both_validate_shapes() -> None:
     assert TrainHooks.from_epoch_validate(by_epoch).validate(model) == 0.25
     assert TrainHooks.from_loader_validate(by_loader, val).validate(model) == 0.5
     assert calls == [0, val]
+
+
+def test_loader_generator_history_does_not_change_the_metric() -> None:
+    train, val = loaders()
+    ctrl, _ = compressed(tiny(), config())
+    space = SearchSpace.from_controller(ctrl)
+    hooks = TrainHooks(train_loader=train, val_loader=val)
+    p = Policy.uniform(space, keep=0.5, bits=4)
+    def weights(m: torch.nn.Module) -> float:  # a metric that sees every trained weight
+        return float(sum(float(q.detach().double().sum()) for q in m.parameters()))
+
+    state = train.generator.get_state()
+    a = evaluate(ctrl, p, hooks, bn_recalibration_samples=32, finetune_steps=3, metric=weights)
+    assert torch.equal(train.generator.get_state(), state)  # the user's loader is left as it was
+    list(train)  # advance the loader's own generator, as a previous epoch would
+    b = evaluate(ctrl, p, hooks, bn_recalibration_samples=32, finetune_steps=3, metric=weights)
+    assert a.metric == b.metric
+    c = evaluate(ctrl, p, hooks, bn_recalibration_samples=32, finetune_steps=3, metric=weights, seed=1)
+    assert c.metric != a.metric  # negative control: other batches, other weights

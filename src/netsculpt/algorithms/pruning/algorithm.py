@@ -179,8 +179,9 @@ def _add_masks(rt: object, spec: LayerSpec) -> None:
 
     assert isinstance(rt, HookRuntime)
     if spec.role == "norm":
-        # F.batch_norm/group_norm pass weight and bias as keywords, which op-argument hooks cannot reach;
-        # masking the norm's output along channels zeroes the same channels as zeroing its weight and bias
+        # Masking the norm's output along channels zeroes the same channels as zeroing its weight and bias
+        # (which hook_arg could reach, keyword or not), and also works for norms without affine parameters,
+        # whose calls pass no weight or bias to hook
         key = rt.add_op(mask_key(spec.name, "out"), ChannelMask(spec.out_size, 1))
         for address, _ in spec.uses:
             rt.hook_output(address, key, PRIORITY)

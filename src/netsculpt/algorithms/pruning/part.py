@@ -58,7 +58,7 @@ class ChannelMask(nn.Module):
 class FilterPruningPart:
     """Controller part of ``filter_pruning``."""
 
-    name = "filter_pruning"
+    name = FilterPruningConfig.NAME
     kind: ClassVar[str] = "structural"
 
     def __init__(
@@ -366,10 +366,19 @@ def _run(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> t
             out = model(*example[0], **example[1])
     finally:
         model.train(was)
-    flat = (
-        out if isinstance(out, torch.Tensor) else torch.cat([t.flatten() for t in out if isinstance(t, torch.Tensor)])
-    )
-    return flat.detach().float()
+    return torch.cat([t.detach().flatten().float() for t in _tensor_leaves(out)])
+
+
+def _tensor_leaves(out: Any) -> list[torch.Tensor]:
+    """Floating-point tensors of a nested output (tuples, lists, dicts and dict-like outputs such as Hugging Face's
+    ``ModelOutput``, in order)."""
+    if isinstance(out, torch.Tensor):
+        return [out] if out.is_floating_point() else []
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _tensor_leaves(o)]
+    return []
 
 
 def _slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Tensor) -> None:

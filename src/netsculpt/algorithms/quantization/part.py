@@ -62,7 +62,7 @@ class NativeFakeQuantize(nn.Module):
 class QuantizationPart:
     """Controller part of the quantization algorithm."""
 
-    name = "quantization"
+    name = QuantizationConfig.NAME
     kind: ClassVar[str] = "quant"
 
     def __init__(

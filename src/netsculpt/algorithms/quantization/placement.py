@@ -4,32 +4,29 @@ Weights: one quantizer per parameter that a conv / conv-transpose / linear / mat
 term of ``addmm``-like ops). Op kinds come from :mod:`netsculpt.graph.ops`.
 Activations: every tensor that enters a conv, linear or matmul, and both operands of a residual add, is
 quantized once, at the op that produced it (so a tensor read by several consumers has one scale). The
-walk back from a consumer skips ops that commute with quantization (reshapes, max pooling, dropout,
-slicing); ``cat`` is skipped too and its inputs share one quantizer (one scale across a concat), which
-is what an integer runtime needs to concatenate without requantizing.
+walk back from a consumer (:func:`netsculpt.graph.producers.producer_points`) skips ops that commute with
+quantization (reshapes, max pooling, dropout, slicing); ``cat`` is skipped too and its inputs share one
+quantizer (one scale across a concat), which is what an integer runtime needs to concatenate without
+requantizing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from netsculpt.graph.ops import (
     ADD_OPS,
-    CONCAT_OPS,
     MATMUL_OPS,
-    QUANTIZATION_TRANSPARENT_OPS,
     UNSIGNED_OPS,
     WEIGHT_OUT_AXIS,
     WEIGHTED_OPS,
     is_added_term,
 )
+from netsculpt.graph.producers import Point, producer_points
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
 from netsculpt.graph.unionfind import UnionFind
 
 __all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites", "unify_scales"]
-
-Point = tuple[Literal["node"], Address, int] | tuple[Literal["input"], int, int]
 
 
 @dataclass(frozen=True)
@@ -66,26 +63,6 @@ class QuantizerPlan:
 
     weights: tuple[WeightSite, ...]
     activations: tuple[ActivationSite, ...]
-
-
-def _walk(graph: ModelGraph, ref: InputRef, seen: set[int]) -> list[Point]:
-    if ref.kind == "input":
-        return [("input", int(ref.ref), 0)]
-    if ref.kind != "node":
-        return []
-    node = graph.node(int(ref.ref))
-    if node.op in QUANTIZATION_TRANSPARENT_OPS or node.op in CONCAT_OPS:
-        if node.id in seen:
-            return []
-        seen.add(node.id)
-        refs = [r for r in node.inputs if r.kind in ("node", "input")]
-        if node.op in QUANTIZATION_TRANSPARENT_OPS:
-            refs = refs[:1]
-        out: list[Point] = []
-        for r in refs:
-            out.extend(_walk(graph, r, seen))
-        return out
-    return [("node", node.address, ref.out_index)]
 
 
 def _activation_inputs(node: Node) -> list[InputRef]:
@@ -130,12 +107,12 @@ def find_sites(
                 weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED_OPS))
         if node.scope in act_scope:
             for r in _activation_inputs(node):
-                pts = _walk(graph, r, set())
+                pts = producer_points(graph, r)
                 if pts:
                     groups.append((pts, {node.scope}))
     if quantize_outputs:
         for r in graph.outputs:
-            pts = _walk(graph, r, set())
+            pts = producer_points(graph, r)
             if pts:
                 groups.append((pts, {"<output>"}))
     merged = _union(groups)

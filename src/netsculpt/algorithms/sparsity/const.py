@@ -8,7 +8,6 @@ Unstructured sparsity does not speed up ONNX Runtime.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -19,23 +18,17 @@ from netsculpt.algorithms.schedule_base import CountingScheduler
 from netsculpt.algorithms.sparsity.masks import (
     BinaryMask,
     SparseLayer,
+    SparsityPlan,
     attach_mask,
-    check_resume,
-    check_single_sparsity,
-    find_layers,
     layer_statistics,
     own_parameter_count,
+    plan_layers,
     strip_masks,
 )
 from netsculpt.config.sparsity import ConstSparsityConfig
 from netsculpt.graph.hooks import HookRuntime, attach_runtime
 
 __all__ = ["ConstSparsityAlgorithm", "ConstSparsityPart", "ConstSparsityScheduler"]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    layers: tuple[SparseLayer, ...]
 
 
 @register_algorithm(ConstSparsityConfig)
@@ -45,14 +38,13 @@ class ConstSparsityAlgorithm:
     name: ClassVar[str] = ConstSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
-    def check(self, cfg: ConstSparsityConfig, ctx: BuildContext) -> _Plan:
+    def check(self, cfg: ConstSparsityConfig, ctx: BuildContext) -> SparsityPlan:
         """Find the conv/linear weights in scope; does not touch the model."""
-        check_single_sparsity(self.name, ctx.config)
-        layers = find_layers(ctx.graph, cfg, self.name)
-        check_resume(self.name, layers, ctx.resume_state)
-        return _Plan(layers)
+        return plan_layers(self.name, cfg, ctx)
 
-    def apply(self, model: nn.Module, cfg: ConstSparsityConfig, plan: _Plan, ctx: BuildContext) -> ConstSparsityPart:
+    def apply(
+        self, model: nn.Module, cfg: ConstSparsityConfig, plan: SparsityPlan, ctx: BuildContext
+    ) -> ConstSparsityPart:
         """Add a mask per weight, set to the weight's non-zeros."""
         rt = attach_runtime(model)
         for layer in plan.layers:

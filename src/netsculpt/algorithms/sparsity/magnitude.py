@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -27,13 +26,12 @@ from netsculpt.algorithms.quantization.init import adapt_batchnorm
 from netsculpt.algorithms.sparsity.masks import (
     BinaryMask,
     SparseLayer,
+    SparsityPlan,
     attach_mask,
-    check_resume,
-    check_single_sparsity,
-    find_layers,
     layer_statistics,
     magnitude_masks,
     own_parameter_count,
+    plan_layers,
     strip_masks,
 )
 from netsculpt.algorithms.sparsity.scheduler import SparsityScheduler, check_rate
@@ -46,11 +44,6 @@ __all__ = ["MagnitudeSparsityAlgorithm", "MagnitudeSparsityPart"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    layers: tuple[SparseLayer, ...]
-
-
 @register_algorithm(MagnitudeSparsityConfig)
 class MagnitudeSparsityAlgorithm:
     """Magnitude sparsity; see the module docstring."""
@@ -58,15 +51,12 @@ class MagnitudeSparsityAlgorithm:
     name: ClassVar[str] = MagnitudeSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
-    def check(self, cfg: MagnitudeSparsityConfig, ctx: BuildContext) -> _Plan:
+    def check(self, cfg: MagnitudeSparsityConfig, ctx: BuildContext) -> SparsityPlan:
         """Find the conv/linear weights in scope; does not touch the model."""
-        check_single_sparsity(self.name, ctx.config)
-        layers = find_layers(ctx.graph, cfg, self.name)
-        check_resume(self.name, layers, ctx.resume_state)
-        return _Plan(layers)
+        return plan_layers(self.name, cfg, ctx)
 
     def apply(
-        self, model: nn.Module, cfg: MagnitudeSparsityConfig, plan: _Plan, ctx: BuildContext
+        self, model: nn.Module, cfg: MagnitudeSparsityConfig, plan: SparsityPlan, ctx: BuildContext
     ) -> MagnitudeSparsityPart:
         """Add a mask per weight, apply ``sparsity_init`` and adapt BN (unless resuming)."""
         rt = attach_runtime(model)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from netsculpt.algorithms.base import BuildContext
 from netsculpt.config.sparsity import SPARSITY_ALGORITHMS
 from netsculpt.errors import ConfigError, UnsupportedModelError
 from netsculpt.graph.hooks import HookRuntime, detach_runtime, get_runtime
@@ -33,6 +34,7 @@ __all__ = [
     "BinaryMask",
     "RBMask",
     "SparseLayer",
+    "SparsityPlan",
     "attach_mask",
     "find_layers",
     "layer_statistics",
@@ -40,6 +42,7 @@ __all__ = [
     "check_single_sparsity",
     "magnitude_masks",
     "own_parameter_count",
+    "plan_layers",
     "strip_masks",
 ]
 
@@ -159,6 +162,22 @@ def find_layers(graph: ModelGraph, cfg: Any, name: str) -> tuple[SparseLayer, ..
             "check ignored_scopes/target_scopes"
         )
     return layers
+
+
+@dataclass(frozen=True)
+class SparsityPlan:
+    """What a sparsity algorithm's ``check`` found: the weights to mask."""
+
+    layers: tuple[SparseLayer, ...]
+
+
+def plan_layers(name: str, cfg: Any, ctx: BuildContext) -> SparsityPlan:
+    """The ``check`` of every sparsity algorithm: the conv/linear weights in scope (``find_layers``), with one
+    sparsity algorithm per compression list and a resumed layout that matches; does not touch the model."""
+    check_single_sparsity(name, ctx.config)
+    layers = find_layers(ctx.graph, cfg, name)
+    check_resume(name, layers, ctx.resume_state)
+    return SparsityPlan(layers)
 
 
 def own_parameter_count(model: nn.Module) -> int:

@@ -15,7 +15,6 @@ sparsified convolutions to absorb the change of scale. Unstructured sparsity doe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -25,12 +24,11 @@ from netsculpt.algorithms.base import BuildContext, CompressionStage, register_a
 from netsculpt.algorithms.sparsity.masks import (
     RBMask,
     SparseLayer,
+    SparsityPlan,
     attach_mask,
-    check_resume,
-    check_single_sparsity,
-    find_layers,
     layer_statistics,
     own_parameter_count,
+    plan_layers,
     strip_masks,
 )
 from netsculpt.algorithms.sparsity.scheduler import SparsityScheduler, check_rate
@@ -43,11 +41,6 @@ logger = logging.getLogger(__name__)
 PENALTY_SCALE = 0.05  # NNCF's p: the loss is ((density − target density) / p)², i.e. ×400
 
 
-@dataclass(frozen=True)
-class _Plan:
-    layers: tuple[SparseLayer, ...]
-
-
 @register_algorithm(RBSparsityConfig)
 class RBSparsityAlgorithm:
     """RB sparsity; see the module docstring."""
@@ -55,14 +48,11 @@ class RBSparsityAlgorithm:
     name: ClassVar[str] = RBSparsityConfig.NAME
     kind: ClassVar[Literal["structural", "mask", "quant"]] = "mask"
 
-    def check(self, cfg: RBSparsityConfig, ctx: BuildContext) -> _Plan:
+    def check(self, cfg: RBSparsityConfig, ctx: BuildContext) -> SparsityPlan:
         """Find the conv/linear weights in scope; does not touch the model."""
-        check_single_sparsity(self.name, ctx.config)
-        layers = find_layers(ctx.graph, cfg, self.name)
-        check_resume(self.name, layers, ctx.resume_state)
-        return _Plan(layers)
+        return plan_layers(self.name, cfg, ctx)
 
-    def apply(self, model: nn.Module, cfg: RBSparsityConfig, plan: _Plan, ctx: BuildContext) -> RBSparsityPart:
+    def apply(self, model: nn.Module, cfg: RBSparsityConfig, plan: SparsityPlan, ctx: BuildContext) -> RBSparsityPart:
         """Add a learned mask per weight (all weights kept with probability 0.99 at first)."""
         rt = attach_runtime(model)
         for layer in plan.layers:

@@ -12,9 +12,9 @@ from torch import nn
 from netsculpt.algorithms.base import BuildContext
 from netsculpt.algorithms.quantization.init import to_device
 from netsculpt.algorithms.quantization.part import QuantizerInfo
-from netsculpt.algorithms.quantization.placement import _walk
 from netsculpt.algorithms.quantization.precision.hessian import Batch
 from netsculpt.graph.ops import MATMUL_OPS, WEIGHTED_OPS, is_added_term
+from netsculpt.graph.producers import producer_points
 from netsculpt.graph.trace import InputRef, format_address
 from netsculpt.graph.unionfind import UnionFind
 from netsculpt.init_args import CriterionInitArgs
@@ -57,7 +57,7 @@ def quantizer_groups(ctx: BuildContext, infos: Sequence[QuantizerInfo]) -> list[
             else:
                 refs = []
             for r in refs:
-                for p in _walk(ctx.graph, r, set()):
+                for p in producer_points(ctx.graph, r):
                     act = act_of_point.get(tuple(p))
                     if act is not None:
                         uf.union(w.key, act)
