@@ -29,6 +29,7 @@ from netsculpt.accuracy_aware.callbacks import (
     ValidateFn,
 )
 from netsculpt.algorithms.base import CompressionStage
+from netsculpt.train.hooks import TrainHooks
 
 __all__ = ["EpochRecord", "TrainingRunner", "scale_learning_rate"]
 
@@ -148,7 +149,7 @@ class TrainingRunner:
     ) -> None:
         """Attach the user's callbacks and where files go (``log_dir``; a temporary dir if a dump fn needs one)."""
         self._train_epoch_fn = train_epoch_fn
-        self._validate_fn = validate_fn
+        self.hooks = TrainHooks.from_epoch_validate(validate_fn)
         self._configure_optimizers_fn = configure_optimizers_fn
         self._dump_checkpoint_fn = dump_checkpoint_fn
         self._load_checkpoint_fn = load_checkpoint_fn
@@ -224,7 +225,7 @@ class TrainingRunner:
 
     def validate(self, model: nn.Module, phase: str, rate_target: float | None = None) -> float:
         """Run ``validate_fn``, record the result, log a progress line and TensorBoard scalars."""
-        metric = float(self._validate_fn(model, epoch=self.cumulative_epoch_count))
+        metric = self.hooks.validate(model, epoch=self.cumulative_epoch_count)
         self.current_val_metric_value = metric
         self.best_val_metric_value = max(self.best_val_metric_value, metric)
         stage = CompressionStage(int(self.ctrl.compression_stage())).name

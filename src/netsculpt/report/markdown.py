@@ -164,6 +164,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             "its latency - ONNX Runtime's dense kernels multiply the zeros too. Filter pruning or quantization "
             "is what makes inference faster."
         )
+    note = sub8bit_note((report.get("compressed") or {}).get("weight_bits"), (report.get("compressed") or {}).get(
+        "activation_bits"))
+    if note:
+        parts.append(note)
     files = report.get("files") or {}
     if files.get("layers_png"):
         parts += ["## Per layer", "![per-layer sparsity / remaining channels](layers.png)"]
@@ -171,3 +175,19 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if isinstance(aat, Mapping):
         parts += ["## Accuracy-aware training", _accuracy_aware(aat)]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def sub8bit_note(weight_bits: Any, act_bits: Any) -> str:
+    """How layers below 8 bits are stored in the ONNX file (empty when every layer is 8-bit or wider)."""
+    bits = [int(b) for d in (weight_bits, act_bits) if isinstance(d, Mapping) for b in d.values()]
+    low = sorted({b for b in bits if b < 8})
+    if not low:
+        return ""
+    counts = {b: sum(1 for d in (weight_bits, act_bits) if isinstance(d, Mapping) for v in d.values() if v == b)
+              for b in low}
+    return (
+        f"Sub-8-bit layers ({', '.join(f'{n} at {b} bits' for b, n in counts.items())}) are exported as int8/uint8 "
+        "QuantizeLinear/DequantizeLinear containers with a clip to their own grid: ONNX Runtime's CPU kernels have "
+        "no int4 convolution, so they run as 8-bit integer kernels (same speed as INT8; the stored values use only "
+        "the low-bit range)."
+    )

@@ -20,10 +20,10 @@ from netsculpt.search.batch import evaluate_many
 from netsculpt.search.cost import Cost, DifferentiableCost, cost
 from netsculpt.search.evaluate import EvalResult, Snapshot, evaluate
 from netsculpt.search.executors import DaskExecutor, EvalTask, ProcessPoolExecutor, SearchExecutor, SerialExecutor
-from netsculpt.search.hooks import TrainHooks
 from netsculpt.search.log import ResultLog, fingerprint
 from netsculpt.search.policy import Policy
 from netsculpt.search.space import GroupSpace, QuantizerSpace, SearchSpace
+from netsculpt.train.hooks import TrainHooks
 
 __all__ = [
     "Cost",

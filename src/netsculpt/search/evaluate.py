@@ -18,9 +18,9 @@ import torch
 
 from netsculpt.search.apply import apply_policy, current_policy, structure_of
 from netsculpt.search.cost import Cost, cost
-from netsculpt.search.hooks import TrainHooks
 from netsculpt.search.policy import Policy
 from netsculpt.search.space import SearchSpace, pruning_part, quantization_part
+from netsculpt.train.hooks import TrainHooks
 
 __all__ = ["EvalResult", "Snapshot", "cost_space", "evaluate"]
 

@@ -25,9 +25,9 @@ import torch
 
 from netsculpt.errors import ConfigError
 from netsculpt.search.evaluate import EvalResult, evaluate
-from netsculpt.search.hooks import TrainHooks
 from netsculpt.search.log import fingerprint
 from netsculpt.search.policy import Policy
+from netsculpt.train.hooks import TrainHooks
 
 __all__ = ["DaskExecutor", "EvalTask", "ProcessPoolExecutor", "SearchExecutor", "SerialExecutor"]
 
@@ -91,6 +91,20 @@ class EvalTask:
         state["_lock"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        global _UNPICKLED
+        _UNPICKLED += 1  # how often a task reached this process (a worker should receive it once)
+        self.__dict__.update(state)
+
+
+_UNPICKLED = 0
+
+
+def _mark(result: EvalResult) -> EvalResult:
+    result.extra["worker"] = os.getpid()
+    result.extra["task_unpickled"] = _UNPICKLED
+    return result
+
 
 class SearchExecutor:
     """Base: ``start(task)``, ``submit(policy) -> Future[EvalResult]``, ``shutdown()``; a context manager."""
@@ -148,9 +162,7 @@ def _init_worker(payload: bytes, threads: int) -> None:
 def _run_in_worker(policy: dict[str, Any]) -> EvalResult:
     if _WORKER_TASK is None:
         raise RuntimeError("search worker was not initialised with a task")
-    result = _WORKER_TASK.run(policy)
-    result.extra["worker"] = os.getpid()
-    return result
+    return _mark(_WORKER_TASK.run(policy))
 
 
 def _pickled(task: EvalTask) -> bytes:
@@ -198,9 +210,7 @@ class ProcessPoolExecutor(SearchExecutor):
 def _run_scattered(task: EvalTask, policy: dict[str, Any]) -> EvalResult:
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-    result = task.run(policy)
-    result.extra["worker"] = os.getpid()
-    return result
+    return _mark(task.run(policy))
 
 
 class DaskExecutor(SearchExecutor):

@@ -62,3 +62,13 @@ def test_gzip_row_and_sparsity_note(tmp_path: Path) -> None:
     report["statistics"] = {"magnitude_sparsity": {"sparsity_level": 0.5}}
     sparse = write_report(tmp_path / "s", report).markdown.read_text()
     assert "does not" not in plain and "ONNX Runtime's dense kernels multiply the zeros" in sparse
+
+
+def test_sub8bit_layers_say_how_they_are_stored() -> None:
+    from netsculpt.report.markdown import render_markdown, sub8bit_note
+
+    assert sub8bit_note({"conv1": 8}, {"conv1": 8}) == ""
+    note = sub8bit_note({"conv1": 4, "fc": 8}, {"conv1": 8, "fc": 4})
+    assert "2 at 4 bits" in note and "int8/uint8" in note and "no int4" in note
+    report = {"model": "m", "dataset": "d", "compressed": {"weight_bits": {"a": 2}, "activation_bits": {}}}
+    assert "1 at 2 bits" in render_markdown(report)

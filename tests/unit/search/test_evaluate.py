@@ -75,24 +75,6 @@ def test_evaluate_is_deterministic_and_sees_the_policy() -> None:
     assert c.cost.bops < a.cost.bops
 
 
-def test_hooks_adapt_both_validate_shapes() -> None:
-    _, val = loaders()
-    ctrl, model = compressed(tiny(), config())
-    calls: list[object] = []
-
-    def by_epoch(m: torch.nn.Module, epoch: int) -> float:
-        calls.append(epoch)
-        return 0.25
-
-    def by_loader(m: torch.nn.Module, loader: object) -> tuple[float, float]:
-        calls.append(loader)
-        return (0.5, 1.0)
-
-    assert TrainHooks.from_epoch_validate(by_epoch).validate(model) == 0.25
-    assert TrainHooks.from_loader_validate(by_loader, val).validate(model) == 0.5
-    assert calls == [0, val]
-
-
 def test_loader_generator_history_does_not_change_the_metric() -> None:
     train, val = loaders()
     ctrl, _ = compressed(tiny(), config())

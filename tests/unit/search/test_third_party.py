@@ -6,19 +6,22 @@ the platform: ``cost`` equals counting the stripped model, ``evaluate`` restores
 ``Policy.to_config`` rebuilds the same model through ``create_compressed_model``. HF models return
 ``ModelOutput`` objects (dict-like); the tests read ``.logits``.
 
-What the models exercise: ResNet (bottleneck blocks, identity and projection shortcuts, ``ModelOutput``),
-MobileNetV2 (TF padding, depthwise convs, inverted residuals), ConvNeXt (channels-first LayerNorm and layer
-scale block all but the MLP expansions), BERT with eager attention (the FFN expansion and pooler are
-prunable; q/k/v are blocked by the head ``view``, the output projections by LayerNorm; act x act attention
-matmuls in BOPs; ``attention_mask`` as a keyword input) and GPT-2 (HF's ``Conv1D`` layers run ``addmm`` on
-a bare weight: no prunable group at all, the space is quantizers only).
+What the models exercise: ResNet (bottleneck blocks, identity and projection shortcuts), MobileNetV2 (TF
+padding, depthwise convs, inverted residuals; 25 groups), ConvNeXt (channels-first LayerNorm and layer scale
+block all but the MLP expansions), BERT with eager attention (the FFN expansions and the pooler are prunable;
+q/k/v are blocked by the head ``view``, the output projections by LayerNorm; act x act attention matmuls in
+BOPs; ``attention_mask`` as a keyword input) and GPT-2 with HF's default SDPA attention (``Conv1D`` layers run
+``addmm`` on a bare weight: no prunable group at all, the space is quantizers only). Checked with transformers
+5.25 and 4.40 (where GPT-2 has eager attention only and the mask xfails skip).
+
+Known gaps are strict xfails at the end (they fail loudly once fixed).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
-import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +32,7 @@ from tests.zoo import seeded
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from netsculpt import create_compressed_model
+from netsculpt import NNCFConfig, create_compressed_model, register_default_init_args
 from netsculpt.metrics import bops, count_macs, quantization_bits
 from netsculpt.search import DifferentiableCost, Policy, SearchSpace, TrainHooks, cost, evaluate
 
@@ -99,7 +102,13 @@ def _bert(attn: str = "eager") -> nn.Module:
 
 
 def _gpt2(layers: int = 2) -> nn.Module:
-    cfg = transformers.GPT2Config(
+    """HF's default SDPA attention where GPT-2 has it (transformers >= 4.42), eager attention before."""
+    attn = "sdpa" if getattr(transformers.GPT2PreTrainedModel, "_supports_sdpa", False) else "eager"
+    return transformers.GPT2ForSequenceClassification(_gpt2_config(layers, attn))
+
+
+def _gpt2_config(layers: int, attn: str) -> Any:
+    return transformers.GPT2Config(
         n_embd=32,
         n_layer=layers,
         n_head=2,
@@ -109,9 +118,8 @@ def _gpt2(layers: int = 2) -> nn.Module:
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,
-        attn_implementation="eager",
+        attn_implementation=attn,
     )
-    return transformers.GPT2ForSequenceClassification(cfg)
 
 
 _MBV2_GROUPS = tuple(
@@ -144,7 +152,7 @@ CASES = {
     ),
     "bert": Case(
         _bert,
-        _text_inputs(mask=True),
+        _text_inputs(),
         _text,
         ("bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.1.intermediate.dense", "bert.pooler.dense"),
     ),
@@ -161,11 +169,32 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+def _data(case: Case, n: int = 16, seed: int = 2) -> DataLoader[Any]:
+    """``n`` synthetic ``(inputs, labels)`` samples in batches of 8, in a fixed order."""
+    return DataLoader(TensorDataset(*case.batch(n, torch.Generator().manual_seed(seed))), batch_size=8)
+
+
 def _fp(case: Case, seed: int = 0) -> nn.Module:
-    """The FP32 model: seeded weights and non-trivial BatchNorm statistics (HF initialises them to 0/1)."""
+    """A stand-in for a trained FP32 model: seeded weights, BatchNorm statistics of the synthetic data.
+
+    (HF initialises running statistics to 0/1; then eval-mode activations, which range initialisation sees, are
+    far from train-mode ones, and fine-tuning the quantized MobileNetV2 blows up: a property of untrained
+    models, not of netsculpt.)
+    """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return seeded(case.build(), seed)
+        model = seeded(case.build(), seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    model.train()
+    with torch.no_grad():
+        for x, _ in _data(case) if norms else ():
+            model(x)
+    for m in norms:
+        m.momentum = 0.1
+    return model.eval()
 
 
 def _config(inputs: Inputs, *, quant: bool = True) -> dict[str, Any]:
@@ -174,13 +203,19 @@ def _config(inputs: Inputs, *, quant: bool = True) -> dict[str, Any]:
         {"algorithm": "filter_pruning", "params": {"prune_first_conv": True, "prune_downsample_convs": True}}
     ]
     if quant:
-        algos.append({"algorithm": "quantization", "weights": {"per_channel": True}})
+        init = {"range": {"num_init_samples": 16}, "batchnorm_adaptation": {"num_bn_adaptation_samples": 16}}
+        algos.append({"algorithm": "quantization", "weights": {"per_channel": True}, "initializer": init})
     kind = "float" if x.is_floating_point() else "long"
     return {"input_info": {"sample_size": list(x.shape), "type": kind}, "compression": algos}
 
 
-def _compress(model: nn.Module, cfg: dict[str, Any], inputs: Inputs) -> tuple[Any, nn.Module]:
-    return create_compressed_model(copy.deepcopy(model), cfg, example_inputs=inputs[0], example_kwargs=inputs[1])
+def _compress(
+    model: nn.Module, cfg: dict[str, Any], inputs: Inputs, case: Case, *, init: bool = True
+) -> tuple[Any, nn.Module]:
+    """``create_compressed_model`` on a copy of ``model``; with ``init``, range init and BN adaptation on
+    ``case``'s data (without, quantizers start from default ranges)."""
+    config = register_default_init_args(NNCFConfig.from_dict(cfg), _data(case)) if init else cfg
+    return create_compressed_model(copy.deepcopy(model), config, example_inputs=inputs[0], example_kwargs=inputs[1])
 
 
 def _logits(model: nn.Module, inputs: Inputs) -> torch.Tensor:
@@ -215,20 +250,21 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 # ---- the space, and (a) cost == counting the stripped model ---------------------------------------------------
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, "bert+attention_mask"])
 def test_space_and_cost_equals_counting_the_stripped_model(name: str) -> None:
-    case = CASES[name]
-    inputs = case.inputs()
+    case = CASES[name.split("+")[0]]
+    masked = name.endswith("attention_mask")
+    inputs = _text_inputs(mask=True)() if masked else case.inputs()
     fp = _fp(case)
-    ctrl, _ = _compress(fp, _config(inputs), inputs)
+    # no range init with the mask: the loader has none, the mask's quantizers would see no data and init fails
+    ctrl, _ = _compress(fp, _config(inputs), inputs, case, init=not masked)
     space = SearchSpace.from_controller(ctrl)
     assert sorted(g.name for g in space.groups) == sorted(case.groups)
     params = dict(fp.named_parameters())
     weights = [q for q in space.quantizers if q.group == "weights"]
     assert weights and all(q.name in params for q in weights)  # named by the user's parameter names
     assert any(q.group == "activations" for q in space.quantizers)
-    rng = random.Random(0)
-    policies = [Policy.random(space, rng) for _ in range(2)] + [Policy.uniform(space, keep=0.5, bits=4)]
+    policies = [Policy.random(space, 0), Policy.uniform(space, keep=0.5, bits=4)]
     seen = set()
     for policy in policies:
         ctrl.apply_policy(policy)
@@ -245,7 +281,7 @@ def test_space_and_cost_equals_counting_the_stripped_model(name: str) -> None:
 def test_differentiable_cost_agrees_on_attention_and_residual_models(name: str) -> None:
     case = CASES[name]
     inputs = case.inputs()
-    ctrl, _ = _compress(_fp(case), _config(inputs), inputs)
+    ctrl, _ = _compress(_fp(case), _config(inputs), inputs, case)
     space = SearchSpace.from_controller(ctrl)
     dc = DifferentiableCost(space)
     for seed in range(3):
@@ -260,14 +296,14 @@ def test_differentiable_cost_agrees_on_attention_and_residual_models(name: str) 
 
 
 # ---- (b) evaluate restores bit-exactly ---------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(CASES))
+# (not MobileNetV2: 1.7 s for nothing the others do not cover, the restore works tensor by tensor)
+@pytest.mark.parametrize("name", [n for n in CASES if n != "mobilenet_v2"])
 def test_evaluate_restores_the_model_bit_exactly(name: str) -> None:
     case = CASES[name]
     inputs = case.inputs()
-    ctrl, model = _compress(_fp(case), _config(inputs), inputs)
+    ctrl, model = _compress(_fp(case), _config(inputs), inputs, case)
     space = SearchSpace.from_controller(ctrl)
-    g = torch.Generator().manual_seed(2)
-    train = DataLoader(TensorDataset(*case.batch(16, g)), batch_size=8)
+    train = _data(case, seed=3)
     target = _logits(model, inputs) * 0.5
 
     def metric(m: nn.Module) -> float:  # a regression-style metric on the HF output: -MSE to a fixed target
@@ -297,10 +333,9 @@ def test_default_hooks_read_logits_from_model_outputs() -> None:
     """Default training (cross-entropy) and top-1 work on HF ``ModelOutput`` (dict-like) outputs."""
     case = CASES["resnet"]
     inputs = case.inputs()
-    ctrl, model = _compress(_fp(case), _config(inputs), inputs)
+    ctrl, model = _compress(_fp(case), _config(inputs), inputs, case)
     space = SearchSpace.from_controller(ctrl)
-    g = torch.Generator().manual_seed(3)
-    data = DataLoader(TensorDataset(*case.batch(16, g)), batch_size=8)
+    data = _data(case, seed=3)
     before = _state(model)
     result = evaluate(
         ctrl, Policy.uniform(space, keep=0.5, bits=4), TrainHooks(train_loader=data, val_loader=data), finetune_steps=2
@@ -310,19 +345,21 @@ def test_default_hooks_read_logits_from_model_outputs() -> None:
 
 
 # ---- (c) to_config reproduces the policy -------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, "bert+attention_mask"])
 def test_to_config_reproduces_the_policy_on_the_same_weights(name: str) -> None:
-    case = CASES[name]
-    inputs = case.inputs()
+    """Without init data: range init and BN adaptation see the model they are given, so a rebuilt model (masks
+    from creation) would start from other ranges and statistics than the live one (masks set afterwards)."""
+    case = CASES[name.split("+")[0]]
+    inputs = _text_inputs(mask=True)() if name.endswith("attention_mask") else case.inputs()
     fp = _fp(case)
     base = _config(inputs)
-    ctrl, live = _compress(fp, base, inputs)
+    ctrl, live = _compress(fp, base, inputs, case, init=False)
     space = SearchSpace.from_controller(ctrl)
     policy = Policy.random(space, 7)
     ctrl.apply_policy(policy)
     written = policy.to_config(base, space)
     json.dumps(written)  # plain data
-    ctrl2, rebuilt = _compress(fp, written, inputs)
+    ctrl2, rebuilt = _compress(fp, written, inputs, case, init=False)
     assert ctrl2.current_policy().validate(space) == policy.validate(space)
     live.eval()
     rebuilt.eval()
@@ -334,7 +371,7 @@ def test_bits_only_space_still_prices_and_applies_bits() -> None:
     """GPT-2 has no prunable group (HF ``Conv1D`` is ``addmm`` on a bare weight); bits are still searchable."""
     case = CASES["gpt2"]
     inputs = case.inputs()
-    ctrl, model = _compress(_fp(case), _config(inputs), inputs)
+    ctrl, model = _compress(_fp(case), _config(inputs), inputs, case)
     space = SearchSpace.from_controller(ctrl)
     assert space.groups == () and space.quantizers
     assert Policy.random(space, 0).keep == {}
@@ -362,23 +399,44 @@ def test_sdpa_attention_macs_are_counted() -> None:
     assert sdpa == eager
 
 
+def _eager_gpt2(config: dict[str, Any] | NNCFConfig) -> tuple[nn.Module, torch.Tensor]:
+    if importlib.util.find_spec("transformers.masking_utils") is None:
+        pytest.skip("this transformers masks inside GPT-2's attention (no model-level additive mask)")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = transformers.GPT2Model(_gpt2_config(1, "eager")).eval()
+    x = _text_inputs()()[0][0]
+    _, qmodel = create_compressed_model(model, config, example_inputs=(x,))
+    return qmodel, x
+
+
+_MASK_QUANTIZED = (
+    "quantization places an activation quantizer on the additive attention mask of HF eager attention "
+    "(GPT-2: <root>/where_0 = torch.where(causal, 0, finfo.min); BERT with attention_mask: bert/where_0)"
+)
+_GPT2_QUANT = {"input_info": {"sample_size": [2, 8], "type": "long"}, "compression": {"algorithm": "quantization"}}
+
+
 @pytest.mark.xfail(
-    strict=True,
-    reason="quantization places an activation quantizer on GPT-2's additive causal mask (<root>/where_0, "
-    "torch.where(mask, 0, finfo.min)); with default ranges (no init data) the mask is clamped and later "
-    "tokens leak into earlier positions",
+    strict=True, reason=f"{_MASK_QUANTIZED}; with default ranges the mask is clamped and later tokens leak"
 )
 def test_quantized_causal_model_stays_causal() -> None:
-    torch.manual_seed(0)
-    model = transformers.GPT2Model(_gpt2(layers=1).config).eval()
-    x = _text_inputs()()[0][0]
-    ctrl, qmodel = create_compressed_model(
-        model,
-        {"input_info": {"sample_size": list(x.shape), "type": "long"}, "compression": {"algorithm": "quantization"}},
-        example_inputs=(x,),
-    )
+    qmodel, x = _eager_gpt2(_GPT2_QUANT)
     changed = x.clone()
     changed[:, -1] = (changed[:, -1] + 1) % 100
     with torch.no_grad():
         a, b = qmodel(x).last_hidden_state, qmodel(changed).last_hidden_state
     assert torch.equal(a[:, :-1], b[:, :-1])
+
+
+@pytest.mark.xfail(
+    strict=True, reason=f"{_MASK_QUANTIZED}; range init gives it scale finfo.max, whose gradient is not finite"
+)
+def test_quantization_aware_training_of_a_causal_model_keeps_finite_gradients() -> None:
+    case = CASES["gpt2"]
+    config = copy.deepcopy(_GPT2_QUANT)
+    config["compression"]["initializer"] = {"range": {"num_init_samples": 16}}
+    qmodel, x = _eager_gpt2(register_default_init_args(NNCFConfig.from_dict(config), _data(case)))
+    qmodel.train()
+    qmodel(x).last_hidden_state.square().mean().backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in qmodel.parameters() if p.grad is not None)

@@ -9,20 +9,19 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import CompressionStage
+from netsculpt.algorithms.pruning._strip import compare_outputs, drop_ops, run_flat, slice_quantizers
 from netsculpt.algorithms.pruning.importance import filter_scores
 from netsculpt.algorithms.pruning.legr import Coeffs, transform_scores
 from netsculpt.algorithms.pruning.schedule import PruningScheduler
 from netsculpt.algorithms.pruning.selection import Cost, Selector
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
-from netsculpt.errors import UnsupportedModelError
-from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph
+from netsculpt.graph.channels import FILTER_ROLES, PruningGraph
 from netsculpt.graph.hooks import HookRuntime, get_runtime
 
 __all__ = ["ChannelMask", "FilterPruningPart", "mask_key"]
 
 logger = logging.getLogger(__name__)
-_QUANT_PARAMS = ("scale", "input_low", "input_range")
 
 
 def mask_key(layer: str, side: str) -> str:
@@ -85,6 +84,7 @@ class FilterPruningPart:
         self._pruned: list[list[int]] = [[] for _ in pg.groups]
         self.ranking_coeffs: Coeffs | None = None  # LeGR's (a, b) per group with learned_ranking
         self.fixed_counts: list[int] | None = None  # units pruned per group (a policy), re-applied by the schedule
+        self._plan: list[list[tuple[str, torch.Tensor, torch.Tensor]]] | None = None
         self.scheduler = PruningScheduler(
             p.schedule, cfg.pruning_init, p.target, p.pruning_steps, p.num_init_steps, self._scheduled
         )
@@ -208,12 +208,28 @@ class FilterPruningPart:
                     )
                     layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
         out = []
-        for g in self.pg.groups:
-            scores = torch.zeros(len(g.units))
-            for i, u in enumerate(g.units):
-                scores[i] = sum(float(layer_scores[n][list(p)].sum()) for n, p in u.out if n in layer_scores)
-            out.append(scores)
+        for g, plan in zip(self.pg.groups, self._score_plan(), strict=True):
+            scores = torch.zeros(len(g.units), dtype=torch.float64)
+            for name, units, positions in plan:
+                if name in layer_scores:
+                    scores.index_add_(0, units, layer_scores[name].detach().double().cpu()[positions])
+            out.append(scores.float())
         return out
+
+    def _score_plan(self) -> list[list[tuple[str, torch.Tensor, torch.Tensor]]]:
+        """Per group, per layer: which unit each of the layer's output positions belongs to (built once)."""
+        if self._plan is None:
+            plan = []
+            for g in self.pg.groups:
+                by_layer: dict[str, tuple[list[int], list[int]]] = {}
+                for i, u in enumerate(g.units):
+                    for name, pos in u.out:
+                        units, positions = by_layer.setdefault(name, ([], []))
+                        units.extend([i] * len(pos))
+                        positions.extend(pos)
+                plan.append([(n, torch.tensor(u), torch.tensor(p)) for n, (u, p) in by_layer.items()])
+            self._plan = plan
+        return self._plan
 
     def _write_masks(self, pruned: list[list[int]]) -> None:
         masks = {k: torch.ones_like(m.mask) for k, m in self._masks(self._rt).items()}
@@ -298,7 +314,7 @@ class FilterPruningPart:
             return
         masks = self._masks(rt)
         mods = dict(model.named_modules())
-        before = _run(model, self._example)
+        before = run_flat(model, self._example)
         removed = 0
         for name, spec in self.pg.layers.items():
             module = mods[name]
@@ -308,7 +324,7 @@ class FilterPruningPart:
             if not bool(out_keep.all()):
                 keep = torch.nonzero(out_keep).flatten()
                 surgery.prune_out(module, keep)
-                _slice_quantizers(rt, name, spec, keep)
+                slice_quantizers(rt, name, spec, keep)
                 removed += spec.out_size - int(keep.numel())
             if spec.role in FILTER_ROLES:
                 in_keep = masks[mask_key(name, "in")].mask.bool()
@@ -316,77 +332,6 @@ class FilterPruningPart:
                     in_keep = out_keep.reshape(spec.in_size, -1).any(dim=1)
                 if not bool(in_keep.all()):
                     surgery.prune_in(module, torch.nonzero(in_keep).flatten())
-        _drop_ops(rt, set(masks))
+        drop_ops(rt, set(masks))
         logger.info("filter_pruning: removed %d channels from %d layers", removed, len(self.pg.layers))
-        self.last_strip_error = _compare(model, self._example, before)
-
-
-def _drop_ops(rt: HookRuntime, keys: set[str]) -> None:
-    """Remove masks from every hook chain and from the runtime (weights are already sliced), so later
-    passes (BN folding) see only the quantizers."""
-    for table in (rt.pre_hooks, rt.post_hooks):
-        for address in list(table):
-            for slot in list(table[address]):
-                chain = [(prio, k) for prio, k in table[address][slot] if k not in keys]
-                if chain:
-                    table[address][slot] = chain
-                else:
-                    del table[address][slot]
-            if not table[address]:
-                del table[address]
-    for key in keys:
-        del rt.ops[key]
-
-
-def _compare(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]], before: torch.Tensor) -> float:
-    """Relative difference between the masked outputs and the physically pruned model's (warns above 1e-5)."""
-    try:
-        after = _run(model, example)
-    except RuntimeError as err:
-        raise UnsupportedModelError(
-            f"filter_pruning: the pruned model fails on its example inputs ({err}); forward() probably uses a "
-            "fixed channel count (view/reshape/split with numbers). Put those layers in ignored_scopes"
-        ) from err
-    if before.shape != after.shape:
-        raise UnsupportedModelError(
-            f"filter_pruning: the pruned model's output shape {tuple(after.shape)} differs from "
-            f"{tuple(before.shape)}; forward() probably reshapes with fixed sizes. Put those layers in ignored_scopes"
-        )
-    diff = float((after - before).norm() / before.norm().clamp_min(1e-12))
-    if diff > 1e-5:
-        logger.warning("filter_pruning: pruned model differs from the masked one by %.2e (relative)", diff)
-    return diff
-
-
-def _run(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(*example[0], **example[1])
-    finally:
-        model.train(was)
-    return torch.cat([t.detach().flatten().float() for t in _tensor_leaves(out)])
-
-
-def _tensor_leaves(out: Any) -> list[torch.Tensor]:
-    """Floating-point tensors of a nested output (tuples, lists, dicts and dict-like outputs such as Hugging Face's
-    ``ModelOutput``, in order)."""
-    if isinstance(out, torch.Tensor):
-        return [out] if out.is_floating_point() else []
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _tensor_leaves(o)]
-    return []
-
-
-def _slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Tensor) -> None:
-    """Per-channel weight quantizers follow the filters they scale."""
-    q = dict(rt.ops.items()).get(f"w:{name}.weight".replace(".", ":"))
-    if q is None or not getattr(q, "per_channel", False):
-        return
-    for pname in _QUANT_PARAMS:
-        p = getattr(q, pname, None)
-        if isinstance(p, nn.Parameter) and p.dim() == 1 and p.numel() == spec.out_size:
-            setattr(q, pname, nn.Parameter(p.detach()[keep.to(p.device)].clone(), requires_grad=p.requires_grad))
+        self.last_strip_error = compare_outputs(model, self._example, before)

@@ -192,3 +192,40 @@ def test_missing_data_is_a_config_error_and_leaves_the_model(section: str) -> No
     with pytest.raises(ConfigError, match="criterion="):
         create_compressed_model(model, cfg, example_inputs=(X,))
     assert get_runtime(model) is None
+
+
+def test_platform_reward_equals_the_direct_masked_reward() -> None:
+    """LeGR's candidates run through netsculpt.search.evaluate; the reward is the one masking the global ranking,
+    training and validating directly gives (the pre-platform implementation)."""
+    from netsculpt.algorithms.pruning.legr_search import candidate_policy
+    from netsculpt.search import TrainHooks, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, 8, 8, generator=g)
+    y = torch.randint(0, 5, (64,), generator=g)
+    train = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(1))
+    val = DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16)
+    cfg = {
+        "input_info": {"sample_size": [2, 3, 8, 8]},
+        "compression": {"algorithm": "filter_pruning", "params": {"prune_first_conv": True, "all_weights": True}},
+    }
+    ctrl, model = create_compressed_model(seeded(ResidualNet()), cfg, example_inputs=(X,))
+    part = ctrl.child_ctrls[0]
+    hooks = TrainHooks(train_loader=train, val_loader=val)
+    scores = part.unit_scores()
+    rng = random.Random(0)
+    identity = tuple((1.0, 0.0) for _ in part.pg.groups)
+    for _ in range(3):
+        coeffs = mutate(identity, rng, 1.0, 1.0)
+        policy = candidate_policy(part, scores, coeffs, 0.5)
+        platform = evaluate(ctrl, policy, hooks, bn_recalibration_samples=0, finetune_steps=3, seed=5).metric
+        saved = copy.deepcopy(model.state_dict())
+        with torch.random.fork_rng():
+            torch.manual_seed(5)
+            train.generator.manual_seed(5)
+            part.mask_at(transform_scores(scores, coeffs), 0.5)
+            hooks.train_steps(model, torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9), 3)
+            direct = hooks.validate(model)
+        model.load_state_dict(saved)
+        part.set_level(0.0)
+        assert platform == direct

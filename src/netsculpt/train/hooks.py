@@ -1,4 +1,5 @@
-"""One training contract for searches: train steps, validation and the optimizer, as a typed object.
+"""One training contract: train steps, validation and the optimizer, as a typed object (searches, LeGR and the
+accuracy-aware loops).
 
 Users already have callbacks in two shapes: the accuracy-aware loop's ``validate_fn(model, epoch)`` and the
 init-args ``validate_fn(model, val_loader)`` (LeGR, NNCF's ``register_default_init_args``). ``TrainHooks``
@@ -53,8 +54,9 @@ class TrainHooks:
 
     # ---- adapters for the callback shapes users have -------------------------------------------
     @classmethod
-    def from_epoch_validate(cls, validate_fn: Callable[[nn.Module, int], float], **kwargs: Any) -> TrainHooks:
-        """From the accuracy-aware loop's ``validate_fn(model, epoch)`` (called with epoch 0)."""
+    def from_epoch_validate(cls, validate_fn: Callable[..., float], **kwargs: Any) -> TrainHooks:
+        """From the accuracy-aware loop's ``validate_fn(model, epoch)`` (``validate(model, epoch)`` passes it on;
+        a search's ``validate(model)`` passes epoch 0)."""
         return cls(validate_fn=_EpochValidate(validate_fn), **kwargs)
 
     @classmethod
@@ -104,8 +106,10 @@ class TrainHooks:
             loss.backward()
             optimizer.step()
 
-    def validate(self, model: nn.Module) -> float:
-        """The metric of ``model`` (higher is better)."""
+    def validate(self, model: nn.Module, epoch: int = 0) -> float:
+        """The metric of ``model`` (higher is better); ``epoch`` reaches an epoch-aware ``validate_fn``."""
+        if isinstance(self.validate_fn, _EpochValidate):
+            return self.validate_fn(model, epoch)
         if self.validate_fn is not None:
             return float(self.validate_fn(model))
         if self.val_loader is None:
@@ -142,11 +146,11 @@ def _collect_generators(obj: Any, found: list[torch.Generator], depth: int) -> N
 
 
 class _EpochValidate:
-    def __init__(self, fn: Callable[[nn.Module, int], float]) -> None:
+    def __init__(self, fn: Callable[..., float]) -> None:
         self.fn = fn
 
-    def __call__(self, model: nn.Module) -> float:
-        return float(self.fn(model, 0))
+    def __call__(self, model: nn.Module, epoch: int = 0) -> float:
+        return float(self.fn(model, epoch=epoch))
 
 
 class _LoaderValidate:
