@@ -248,9 +248,17 @@ def _search_platform(r: dict[str, Any]) -> list[str]:
         f"metrics differ by at most {ev['handwritten_vs_evaluate_max_metric_diff']:.4f} | ≤ 10 % |",
     ]
     for name, e in ev["executors"].items():
+        steady = e.get("steady_per_minute")
+        extra = f"; steady state {steady:.1f}/min, first result after {e['first_result_s']:.0f} s" if steady else ""
         out.append(
             f"| `evaluate_many`, {name.replace('_', ' ')} | **{e['per_minute']:.1f} candidates/min** "
-            f"({e['wall_s']:.0f} s incl. start-up; max metric difference to serial {e['max_metric_diff_vs_serial']:.4f}) | - |"
+            f"({e['wall_s']:.0f} s incl. start-up{extra}; max metric difference to serial "
+            f"{e['max_metric_diff_vs_serial']:.4f}) | - |"
+        )
+    if ev.get("one_thread_serial_vs_pool_max_diff") is not None:
+        out.append(
+            "| serial re-run with 1 torch thread (as each pool worker) vs the pool, first 3 candidates | max metric "
+            f"difference {ev['one_thread_serial_vs_pool_max_diff']:.4f} | 0 |"
         )
     out += [
         f"| `cost()`, ResNet-56 ({co['groups']} groups, {co['quantizers']} quantizers), 1 thread | "

@@ -133,6 +133,11 @@ def _handwritten(ctrl: Any, policy: Policy, train: Any, val: Any, seed: int) -> 
     return correct / total
 
 
+def _stamp(times: list[float]) -> Any:
+    """An ``on_result`` callback recording when each result arrived."""
+    return lambda _result: times.append(time.perf_counter())
+
+
 def bench_evaluate(n: int, train_limit: int, quick: bool) -> dict[str, Any]:
     torch.set_num_threads(2)
     base, _ = fp32_baseline("resnet20", 1, 10000)
@@ -174,24 +179,39 @@ def bench_evaluate(n: int, train_limit: int, quick: bool) -> dict[str, Any]:
     except ImportError:
         logger.warning("dask.distributed not installed: no Dask arm")
     serial_metrics: list[float] | None = None
+    all_metrics: dict[str, list[float]] = {}
     res["executors"] = {}
     for name, make in executors.items():
         t0 = time.perf_counter()
         ex = make()
+        done: list[float] = []
         try:
-            results = evaluate_many(task, policies, executor=ex, progress=False)
+            results = evaluate_many(task, policies, executor=ex, progress=False, on_result=_stamp(done))
         finally:
             ex.shutdown()
             if hasattr(ex, "cluster"):
                 ex.cluster.close()
         wall = time.perf_counter() - t0
         metrics = [r.metric for r in results]
+        all_metrics[name] = metrics
         serial_metrics = serial_metrics or metrics
+        k = min(ex.workers, n - 1)  # after the first round of results every worker is busy: the steady state
         res["executors"][name] = {
+            "workers": ex.workers,
             "wall_s": wall,
             "per_minute": 60.0 * n / wall,
+            "steady_per_minute": 60.0 * (n - k) / (done[-1] - done[k - 1]) if n > k else float("nan"),
+            "first_result_s": done[0] - t0,
+            "candidate_s": statistics.median(r.seconds for r in results),
             "max_metric_diff_vs_serial": max(abs(a - b) for a, b in zip(metrics, serial_metrics, strict=True)),
         }
+    # the pool's workers run 1 torch thread; the serial arm 2: a 1-thread serial re-run must match them exactly
+    torch.set_num_threads(1)
+    check = evaluate_many(task, policies[:3], executor=SerialExecutor(), progress=False)
+    torch.set_num_threads(2)
+    res["one_thread_serial_vs_pool_max_diff"] = max(
+        abs(a.metric - b) for a, b in zip(check, all_metrics["process_pool"], strict=False)
+    )
     res["metric_mean"] = statistics.mean(serial_metrics or [0.0])
     return res
 

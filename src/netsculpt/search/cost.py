@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -50,6 +50,8 @@ class Cost:
     bops: int
     bit_complexity: int
     size_bytes: int
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("macs", "params", "bops", "bit_complexity", "size_bytes")
 
     def as_dict(self) -> dict[str, int]:
         """Plain-data form."""
@@ -190,8 +192,10 @@ class CostTables:
         Returns:
             ``{"macs", "params", "bops", "bit_complexity", "size_bytes"}``, each an int64 array ``(P,)``.
         """
-        pruned = np.atleast_2d(np.asarray(pruned, dtype=np.int64))
-        bits = np.atleast_2d(np.asarray(bits, dtype=np.float64))
+        if pruned.ndim != 2 or pruned.dtype != np.int64:
+            pruned = np.atleast_2d(np.asarray(pruned, dtype=np.int64))
+        if bits.ndim != 2 or bits.dtype != np.float64:
+            bits = np.atleast_2d(np.asarray(bits, dtype=np.float64))
         count = max(len(pruned), len(bits))
         nl = len(self.out_size)
         if not pruned.shape[1]:
@@ -202,8 +206,7 @@ class CostTables:
             removed = np.zeros((count, 2 * nl))
             for g, (cols, rows) in enumerate(self._sparse):
                 removed[:, cols] += rows[pruned[:, g]]
-        fo = np.ones((count, nl + 1))
-        fi = np.ones((count, nl + 1))
+        fo, fi = np.ones((2, count, nl + 1))
         if nl:
             fo[:, :nl] -= removed[:, :nl] / self._out_den
             fi[:, :nl] -= removed[:, nl:] / self._in_den  # infinite where the input axis does not scale
@@ -211,10 +214,7 @@ class CostTables:
         macs_n = self.node_macs * both[:, self.node_layer]  # (P, N)
         kept = (self.weight_numel * both[:, :nl]).round() + (self.bias_numel * fo[:, :nl]).round()
         params = self.base_params - (self.weight_numel + self.bias_numel - kept).sum(axis=1)
-        ext = np.empty((count, bits.shape[1] + 2))
-        ext[:, :-2] = bits
-        ext[:, -2] = FP_BITS
-        ext[:, -1] = 0.0
+        ext = np.concatenate([bits, np.broadcast_to(self._tail, (count, 2))], axis=1)  # 32 (float), 0 (padding)
         wb = ext[:, self.module_weight]
         ab = ext[:, self.module_acts].max(axis=2)
         for mi, mq in self.module_special:
@@ -229,16 +229,10 @@ class CostTables:
                 params,
                 (macs_n * node_wb * node_ab).sum(axis=1),
                 (macs_n * np.maximum(node_wb, node_ab)).sum(axis=1),
-                total_bits,
+                (total_bits.round() + 7) // 8,
             ]
         ).round().astype(np.int64)
-        return {
-            "macs": sums[0],
-            "params": sums[1],
-            "bops": sums[2],
-            "bit_complexity": sums[3],
-            "size_bytes": (sums[4] + 7) // 8,
-        }
+        return dict(zip(Cost.FIELDS, sums, strict=True))
 
     @functools.cached_property
     def _sparse(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -249,6 +243,11 @@ class CostTables:
             cols = np.flatnonzero(rows.any(axis=0))
             out.append((cols, rows[:, cols]))
         return out
+
+    @functools.cached_property
+    def _tail(self) -> np.ndarray:
+        tail: np.ndarray = np.array([float(FP_BITS), 0.0])
+        return tail
 
     @functools.cached_property
     def _in_den(self) -> np.ndarray:
@@ -263,7 +262,7 @@ class CostTables:
     def evaluate(self, pruned: np.ndarray, bits: np.ndarray) -> Cost:
         """Cost for ``pruned`` units per group (G,) and deployed ``bits`` per quantizer (Q,)."""
         out = self.evaluate_batch(pruned[None, :], bits[None, :])
-        return Cost(**{k: int(v[0]) for k, v in out.items()})
+        return Cost(*np.stack(list(out.values()))[:, 0].tolist())
 
 
 def cost(space_or_ctrl: Any, policy: Policy) -> Cost:
@@ -290,7 +289,7 @@ def cost_many(space: SearchSpace, policies: Sequence[Policy]) -> list[Cost]:
         return []
     encoded = [space.encode(p) for p in policies]
     out = space.tables.evaluate_batch(np.stack([e[0] for e in encoded]), np.stack([e[1] for e in encoded]))
-    return [Cost(**{k: int(v[n]) for k, v in out.items()}) for n in range(len(policies))]
+    return [Cost(*row) for row in np.stack(list(out.values()), axis=1).tolist()]
 
 
 class DifferentiableCost:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from netsculpt.search.apply import apply_policy, current_policy, structure_of
+from netsculpt.search.apply import apply_policy, structure_of
 from netsculpt.search.cost import Cost, cost
 from netsculpt.search.policy import Policy
 from netsculpt.search.space import SearchSpace, pruning_part, quantization_part
@@ -77,17 +77,8 @@ class Snapshot:
         self.tensors = {n: t.detach().clone() for n, t in _tensors(model)}
         self.grads = {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in model.named_parameters()}
         self.training = {n: m.training for n, m in model.named_modules()}
-        self.policy = current_policy(ctrl)
         pruning = pruning_part(ctrl)
-        self.pruning = None
-        if pruning is not None:
-            self.pruning = (
-                pruning._level,
-                pruning._rate,
-                [list(p) for p in pruning._pruned],
-                None if pruning.fixed_counts is None else list(pruning.fixed_counts),
-                pruning.scheduler.current_level,
-            )
+        self.pruning = None if pruning is None else pruning.selection_state()
         quant = quantization_part(ctrl)
         self.quant = (
             None if quant is None else (list(quant.infos), {i.key: quant.quantizer(i.key).enabled for i in quant.infos})
@@ -111,10 +102,7 @@ class Snapshot:
                 quant.quantizer(key).enabled = on
         pruning = pruning_part(ctrl)
         if pruning is not None and self.pruning is not None:
-            level, rate, pruned, fixed, sched = self.pruning
-            pruning._level, pruning._rate, pruning._pruned = level, rate, [list(p) for p in pruned]
-            pruning.fixed_counts = None if fixed is None else list(fixed)
-            pruning.scheduler.current_level = sched
+            pruning.load_selection_state(self.pruning)
         live = dict(_tensors(model))
         for name, saved in self.tensors.items():
             live[name].copy_(saved)

@@ -179,20 +179,41 @@ class SearchSpace:
         """``(units pruned per group, bits per quantizer)`` arrays in space order, checked as ``Policy.validate``
         checks (the same located errors), without building a complete policy."""
         groups, quants, allowed, base = self._index
-        pruned = np.zeros(len(self.groups), dtype=np.int64)
+        counts = [0] * len(self.groups)
         bits = base.copy()
         for name, ratio in policy.keep.items():
             i = groups.get(name)
             if i is None or isinstance(ratio, bool) or not 0.0 < ratio <= 1.0:
                 policy.validate(self)  # raises the located error
             g = self.groups[i]  # type: ignore[index]
-            pruned[i] = g.units - g.kept_count(ratio)
+            counts[i] = g.units - nearest_count(g.kept, ratio * g.units)  # type: ignore[index]
+        pruned = np.array(counts, dtype=np.int64)
+        if len(policy.bits) == len(quants) and policy.bits.keys() == quants.keys():  # complete: vectorised check
+            try:
+                given = np.fromiter(map(policy.bits.__getitem__, quants), dtype=np.float64, count=len(quants))
+            except (TypeError, ValueError):
+                policy.validate(self)  # raises the located error
+                raise
+            table = self._allowed_table
+            ok = given == np.rint(given)
+            ok &= (given >= 0) & (given < table.shape[1])
+            if ok.all() and table[np.arange(len(given)), given.astype(np.int64)].all():
+                return pruned, given
+            policy.validate(self)  # raises the located error
         for name, b in policy.bits.items():
             j = quants.get(name)
             if j is None or b not in allowed[j]:
                 policy.validate(self)
             bits[j] = b
         return pruned, bits
+
+    @functools.cached_property
+    def _allowed_table(self) -> np.ndarray:
+        """``(Q, 9)`` booleans: bits ``b`` allowed for quantizer ``q`` (its base bits count as allowed)."""
+        table = np.zeros((len(self.quantizers), 9), dtype=bool)
+        for j, q in enumerate(self.quantizers):
+            table[j, [*q.bits, q.base_bits]] = True
+        return table
 
     @property
     def size(self) -> float:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tests.unit.search._fixtures import compressed, config, loaders, tiny
 
 from netsculpt.search import (
@@ -36,19 +37,24 @@ def _metrics(results: list) -> list[tuple[float, int]]:
 def test_process_pool_and_dask_match_serial() -> None:
     task, space = _task()
     policies = [Policy.random(space, s) for s in range(4)]
-    serial = evaluate_many(task, policies, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker: convolution sums depend on the thread count
+    try:
+        serial = evaluate_many(task, policies, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     with ProcessPoolExecutor(workers=2) as pool:
         pooled = evaluate_many(task, policies, executor=pool, progress=False)
-    assert _metrics(pooled) == _metrics(serial)
-    assert all(r.extra["task_unpickled"] == 1 for r in pooled)  # the model reached each worker once
+    assert _metrics(pooled) == _metrics(serial), (_metrics(pooled), _metrics(serial))
+    assert all(r.extra["task_unpickled"] == 1 for r in pooled), [r.extra for r in pooled]  # once per worker
     distributed = pytest.importorskip("dask.distributed")
     from netsculpt.search import DaskExecutor
 
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     with cluster, distributed.Client(cluster) as client, DaskExecutor(client) as ex:
         dask_results = evaluate_many(task, policies, executor=ex, progress=False)
-    assert _metrics(dask_results) == _metrics(serial)
-    assert all(r.extra["task_unpickled"] == 1 for r in dask_results)
+    assert _metrics(dask_results) == _metrics(serial), (_metrics(dask_results), _metrics(serial))
+    assert all(r.extra["task_unpickled"] == 1 for r in dask_results), [r.extra for r in dask_results]
 
 
 class _Killed(Exception):

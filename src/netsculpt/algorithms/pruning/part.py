@@ -159,6 +159,23 @@ class FilterPruningPart:
             min_kept.append(len(protected))
         return orders, min_kept
 
+    def selection_state(self) -> dict[str, Any]:
+        """Level, rate, pruned units, fixed counts and the schedule's level (masks live in the state_dict)."""
+        return {
+            "level": self._level,
+            "rate": self._rate,
+            "pruned": [list(p) for p in self._pruned],
+            "fixed_counts": None if self.fixed_counts is None else list(self.fixed_counts),
+            "scheduled_level": self.scheduler.current_level,
+        }
+
+    def load_selection_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``selection_state`` (the masks are not rewritten)."""
+        self._level, self._rate = state["level"], state["rate"]
+        self._pruned = [list(p) for p in state["pruned"]]
+        self.fixed_counts = None if state["fixed_counts"] is None else list(state["fixed_counts"])
+        self.scheduler.current_level = state["scheduled_level"]
+
     def pruned_counts(self) -> list[int]:
         """Units pruned per group, read from the masks (valid after a resume too)."""
         masks = self._masks(self._rt)
