@@ -24,6 +24,7 @@ from netsculpt.errors import (
     ExportError,
     NetsculptError,
     NotSupportedYetError,
+    StateError,
     TracingError,
     UnsupportedModelError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "NetsculptError",
     "NotSupportedYetError",
     "QuantizationConfig",
+    "StateError",
     "Statistics",
     "TracingError",
     "UnsupportedModelError",

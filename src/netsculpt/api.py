@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -14,8 +14,8 @@ from netsculpt.algorithms.base import BuildContext, get_algorithm
 from netsculpt.algorithms.stacking import check_stack
 from netsculpt.config.nncf_config import InputInfo, NNCFConfig
 from netsculpt.controller import STATE_VERSION, CompressionController
-from netsculpt.errors import ConfigError
-from netsculpt.graph.hooks import detach_runtime, get_runtime
+from netsculpt.errors import ConfigError, NetsculptError
+from netsculpt.graph.hooks import get_runtime
 from netsculpt.graph.trace import ModelGraph
 from netsculpt.init_args import (
     BNAdaptationInitArgs,
@@ -25,6 +25,8 @@ from netsculpt.init_args import (
     QuantizationRangeInitArgs,
     wrap_loader,
 )
+from netsculpt.rollback import ModelSnapshot
+from netsculpt.state_schema import config_differences, state_error, validate_state
 
 __all__ = [
     "BNAdaptationInitArgs",
@@ -119,6 +121,7 @@ def create_compressed_model(
     *,
     example_inputs: tuple[Any, ...] | None = None,
     example_kwargs: dict[str, Any] | None = None,
+    allow_config_change: bool = False,
     **_nncf_kwargs: Any,
 ) -> tuple[CompressionController, nn.Module]:
     """Compress ``model`` in place as the config says; returns ``(controller, model)``.
@@ -133,9 +136,12 @@ def create_compressed_model(
         compression_state: ``ctrl.get_compression_state()`` from a checkpoint, to resume.
         example_inputs: inputs for tracing; default: built from ``input_info``.
         example_kwargs: keyword inputs for tracing.
+        allow_config_change: resume ``compression_state`` under a config that differs from the one it was saved
+            with (a warning lists the differences); by default that is a ``StateError`` naming the differing keys.
 
     Raises:
-        ConfigError: invalid config. UnsupportedModelError: a model pattern an algorithm cannot handle.
+        ConfigError: invalid config. StateError (a ConfigError): a malformed ``compression_state``, or one saved
+            with a different config. UnsupportedModelError: a model pattern an algorithm cannot handle.
         TracingError: the model failed on its example inputs.
 
     Example:
@@ -148,7 +154,7 @@ def create_compressed_model(
     if get_runtime(model) is not None:
         raise ConfigError("model: already compressed by netsculpt; strip it or pass the original model")
     if compression_state is not None:
-        _check_state(compression_state)
+        _check_state(compression_state, cfg, allow_config_change)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if example_inputs is None:
         if not cfg.input_infos and not example_kwargs:
@@ -169,29 +175,50 @@ def create_compressed_model(
         ctx.extra["model"] = model  # read-only in check(): knowledge_distillation copies it as the teacher
         plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
     check_stack([(algo, algo_cfg, plan) for algo, algo_cfg, plan, _ in plans], graph)
-    snapshot = copy.deepcopy(model.state_dict())
-    was_training = model.training
-    try:
-        parts = [algo.apply(model, algo_cfg, plan, ctx) for algo, algo_cfg, plan, ctx in plans]
-    except Exception:
-        detach_runtime(model)
-        model.load_state_dict(snapshot)
-        model.train(was_training)
+    snapshot = ModelSnapshot.take(model)
+    try:  # everything that changes the model, the controller and the resumed state: all or nothing
+        parts = []
+        for algo, algo_cfg, plan, ctx in plans:
+            with _resume_errors(compression_state, f"builder_state.{algo.name}"):
+                parts.append(algo.apply(model, algo_cfg, plan, ctx))
+        ctrl = CompressionController(model, parts, cfg, tuple(example_inputs), example_kwargs, graph=graph)
+        if compression_state is not None:
+            with _resume_errors(compression_state, "ctrl_state"):
+                ctrl.load_state(compression_state)
+    except BaseException:
+        snapshot.restore()
         raise
-    ctrl = CompressionController(model, parts, cfg, tuple(example_inputs), example_kwargs, graph=graph)
-    if compression_state is not None:
-        ctrl.load_state(compression_state)
     return ctrl, model
 
 
-def _check_state(state: dict[str, Any]) -> None:
-    if not isinstance(state, dict) or "builder_state" not in state:
-        raise ConfigError(
-            "compression_state: expected the dict returned by ctrl.get_compression_state(); "
-            f"got {type(state).__name__} with keys {list(state)[:5] if isinstance(state, dict) else '-'}"
-        )
-    if state.get("version", STATE_VERSION) > STATE_VERSION:
-        raise ConfigError(f"compression_state.version: {state['version']} is newer than this netsculpt supports")
+def _check_state(state: dict[str, Any], cfg: NNCFConfig, allow_config_change: bool) -> None:
+    validate_state(state, STATE_VERSION)
+    diffs = config_differences(state, cfg)
+    if not diffs:
+        return
+    shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+    if allow_config_change:
+        logger.warning("compression_state: resuming under a different config (allow_config_change=True): %s", shown)
+        return
+    raise state_error(
+        "fingerprint",
+        f"the state was saved with a different config; differs at {shown}",
+        hint="Resume with the config the checkpoint was saved with, or pass allow_config_change=True to "
+        "create_compressed_model to resume under this one",
+    )
+
+
+@contextlib.contextmanager
+def _resume_errors(state: dict[str, Any] | None, where: str) -> Iterator[None]:
+    """While resuming, a raw exception from reading the state becomes a ``StateError`` located at ``where``."""
+    try:
+        yield
+    except NetsculptError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        if state is None:
+            raise
+        raise state_error(where, f"cannot be restored ({type(err).__name__}: {err})") from err
 
 
 def load_state(

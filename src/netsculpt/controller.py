@@ -14,7 +14,9 @@ from torch import nn
 from netsculpt.algorithms.base import AlgorithmPart, CompressionStage
 from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.config.nncf_config import NNCFConfig
+from netsculpt.errors import ExportError, NetsculptError
 from netsculpt.graph.trace import ModelGraph
+from netsculpt.state_schema import config_fingerprint
 
 __all__ = ["CompositeScheduler", "CompressionController", "Statistics"]
 
@@ -67,15 +69,25 @@ class CompositeScheduler(StepCounter):
     def __init__(self, schedulers: Sequence[Any]) -> None:
         super().__init__()
         self.schedulers = list(schedulers)
+        self.stripped = False  # set when the model was stripped in place: nothing is left to schedule
+
+    def _check_live(self, what: str) -> None:
+        if self.stripped:
+            raise NetsculptError(
+                f"ctrl.scheduler.{what}: the model was stripped in place (ctrl.strip(do_copy=False)), so no "
+                "compression is left to schedule. Train before stripping, or strip a copy (do_copy=True)"
+            )
 
     def step(self, next_step: int | None = None) -> None:
         """Advance one training step."""
+        self._check_live("step")
         self.advance_step(next_step)
         for s in self.schedulers:
             s.step(next_step)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
         """Advance to the next epoch (call at the start of each epoch, as NNCF does)."""
+        self._check_live("epoch_step")
         self.advance_epoch(next_epoch)
         for s in self.schedulers:
             s.epoch_step(next_epoch)
@@ -171,6 +183,7 @@ class CompressionController:
         return {
             "version": STATE_VERSION,
             "config": dict(self.config),
+            "fingerprint": config_fingerprint(self.config),
             "builder_state": {p.name: p.get_state() for p in self.child_ctrls},
             "ctrl_state": {p.name: p.scheduler.get_state() for p in self.child_ctrls},
         }
@@ -178,19 +191,31 @@ class CompressionController:
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore the schedulers from ``get_compression_state()['ctrl_state']`` (or the whole state)."""
         ctrl_state = state.get("ctrl_state", state)
+        loaded = []
         for p in self.child_ctrls:
             if p.name in ctrl_state:
                 p.scheduler.load_state(ctrl_state[p.name])
+                loaded.append(p.scheduler)
+        if loaded:  # every part is stepped together: the composite counters are the furthest saved ones
+            self.scheduler.current_epoch = max(int(s.current_epoch) for s in loaded)
+            self.scheduler.current_step = max(int(getattr(s, "current_step", -1)) for s in loaded)
 
     def strip(self, do_copy: bool = True) -> nn.Module:
         """Model without training-only machinery; quantizers become native torch fake-quantize ops.
 
         Structural parts are stripped first, then masks, then quantization, whatever the list order.
         """
+        if self.scheduler.stripped:
+            raise NetsculptError(
+                "ctrl.strip: the model was already stripped in place (strip(do_copy=False)); it is a plain model "
+                "now. Use it as it is, or strip copies (do_copy=True) when you need more than one"
+            )
         model = copy.deepcopy(self.model) if do_copy else self.model
         order = {"structural": 0, "mask": 1, "quant": 2}
         for p in sorted(self.child_ctrls, key=lambda p: order.get(getattr(p, "kind", "quant"), 3)):
             p.strip(model)
+        if not do_copy:
+            self.scheduler.stripped = True
         return model.eval()
 
     def strip_model(self, model: nn.Module, do_copy: bool = False) -> nn.Module:
@@ -245,14 +270,32 @@ class CompressionController:
 
         if save_format not in ("onnx", "onnx_13", "onnx_17"):
             raise ValueError(f"export_model: save_format must be 'onnx'; got {save_format!r}")
+        path = Path(save_path)
+        blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None or path.is_dir():
+            raise ExportError(
+                f"export_model: cannot write {str(path)!r}: {str(blocked or path)!r} "
+                f"{'is a file, not a folder' if blocked is not None else 'is a folder'}. Choose another save_path"
+            )
+        dtypes = sorted({str(p.dtype) for p in self.model.parameters() if p.is_floating_point()} - {"torch.float32"})
+        if dtypes and any(getattr(p, "kind", "") == "quant" for p in self.child_ctrls):
+            raise ExportError(
+                f"export_model: the model has {', '.join(dtypes)} parameters; the QDQ ONNX export (QuantizeLinear) "
+                "needs float32. Compress a float32 model (model.float()) and run it in lower precision after export"
+            )
         stripped = self.strip(do_copy=True)
         args = model_args if model_args is not None else self.example_inputs
-        return export_onnx(
-            stripped,
-            tuple(args),
-            Path(save_path),
-            graph=self.graph,
-            input_names=input_names,
-            output_names=output_names,
-            check=check,
-        )
+        try:
+            return export_onnx(
+                stripped,
+                tuple(args),
+                path,
+                graph=self.graph,
+                input_names=input_names,
+                output_names=output_names,
+                check=check,
+            )
+        except NetsculptError:
+            raise
+        except Exception as err:  # torch.onnx / ONNX Runtime / file system: a located netsculpt error
+            raise ExportError(f"export_model: exporting to {str(path)!r} failed ({type(err).__name__}: {err})") from err

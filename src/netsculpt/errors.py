@@ -11,6 +11,7 @@ __all__ = [
     "ExportError",
     "NetsculptError",
     "NotSupportedYetError",
+    "StateError",
     "TracingError",
     "UnsupportedModelError",
 ]
@@ -26,6 +27,11 @@ class ConfigError(NetsculptError, ValueError):
 
 class NotSupportedYetError(ConfigError):
     """A valid NNCF key or algorithm that this version of netsculpt does not implement yet."""
+
+
+class StateError(ConfigError):
+    """A ``compression_state`` (or checkpoint) that is malformed, from another config, or cannot be restored;
+    the message locates it as ``compression_state.<path>``."""
 
 
 class UnsupportedModelError(NetsculptError, ValueError):

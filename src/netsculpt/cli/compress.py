@@ -40,7 +40,8 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
         description=(
             "Train (or load) an FP32 baseline, compress it with the config (create_compressed_model), fine-tune, "
             "export FP32 and compressed ONNX, check them in ONNX Runtime, measure latency and write "
-            "report.json / report.md / report.png."
+            "report.json / report.md / report.png. Exit status: 0 done; 2 error (one line on stderr); 3 outputs "
+            "written but compression never fully switched on (see report status)."
         ),
     )
     p.add_argument("config", type=Path, metavar="CONFIG.json", help="NNCF-dialect JSON config")
@@ -70,10 +71,11 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``compress``; returns 0."""
+    """Run ``compress``; returns 0, or :data:`~netsculpt.cli.pipeline.EXIT_NOT_COMPRESSED` (outputs written, but
+    the model is not fully compressed: ``report["status"]``)."""
     import torch
 
-    from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, run_compression
+    from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, exit_status, run_compression
     from netsculpt.config import NNCFConfig
 
     config = NNCFConfig.from_json(args.config)
@@ -100,5 +102,5 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         latency_repeats=args.latency_repeats,
     )
-    run_compression(opts)
-    return 0
+    report = run_compression(opts)
+    return exit_status(report)

@@ -40,25 +40,30 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
             f"Train an FP32 {DEMO_MODEL} on Fashion-MNIST ({DEMO_EPOCHS} epochs on {DEMO_TRAIN_LIMIT} images), "
             "quantize it to INT8 (symmetric per-channel weights, symmetric activations, range init on 256 samples, "
             "BatchNorm adaptation), fine-tune 1 epoch, export ONNX, compare in ONNX Runtime and write a report. "
-            "Needs Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian: dataset-fashion-mnist)."
+            "Needs Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian: dataset-fashion-mnist), "
+            "in --data-root, or --download."
         ),
     )
     p.add_argument("--out", type=Path, default=Path("runs") / "demo", help="output directory (default runs/demo)")
+    p.add_argument("--download", action="store_true",
+                   help="download Fashion-MNIST (MD5-checked) when it is not installed")
+    p.add_argument("--data-root", default=None, help="directory searched first for the dataset files "
+                   "(and downloaded into with --download)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
 
 
-def _check_dataset() -> None:
+def _check_dataset(root: str | None = None) -> None:
     from netsculpt.data.fashion_mnist import SYSTEM_DIRS, find_fashion_mnist
     from netsculpt.errors import DatasetError
 
-    if find_fashion_mnist("train") is None or find_fashion_mnist("test") is None:
-        where = ", ".join(str(d) for d in SYSTEM_DIRS)
+    if find_fashion_mnist("train", root) is None or find_fashion_mnist("test", root) is None:
+        where = ", ".join(str(d) for d in ([Path(root)] if root else []) + list(SYSTEM_DIRS))
         raise DatasetError(
             f"demo: Fashion-MNIST not found; looked in {where} and ~/.cache/netsculpt/fashion_mnist. Install the "
-            "Debian package dataset-fashion-mnist, or run `netsculpt compress configs/quantization_int8.json "
-            f"--model {DEMO_MODEL} --dataset fashion_mnist --download`"
+            "Debian package dataset-fashion-mnist, or run `netsculpt demo --download` (or "
+            "`bash scripts/demo.sh --download`) to fetch it from its official source (MD5-checked)"
         )
 
 
@@ -66,10 +71,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; returns 0."""
     import torch
 
-    from netsculpt.cli.pipeline import CompressOptions, run_compression
+    from netsculpt.cli.pipeline import CompressOptions, exit_status, run_compression
+    from netsculpt.cli.preflight import check_data_root
     from netsculpt.config import NNCFConfig
 
-    _check_dataset()
+    check_data_root(args.data_root)
+    if not args.download:
+        _check_dataset(args.data_root)
     torch.set_num_threads(DEMO_THREADS)
     opts = CompressOptions(
         config=NNCFConfig.from_dict(DEMO_CONFIG),
@@ -81,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
         finetune_epochs=DEMO_FINETUNE_EPOCHS,
         train_limit=DEMO_TRAIN_LIMIT,
         threads=DEMO_THREADS,
+        download=args.download,
+        data_root=args.data_root,
         progress=not args.no_progress,
     )
-    run_compression(opts)
-    return 0
+    report = run_compression(opts)
+    return exit_status(report)

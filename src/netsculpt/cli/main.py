@@ -1,7 +1,8 @@
-"""``netsculpt`` command line: ``compress``, ``demo`` and ``config-schema``.
+"""``netsculpt`` command line: ``compress``, ``demo``, ``list`` and ``config-schema``.
 
-Errors from netsculpt (bad config, unknown model, missing dataset...) print ``error: <message>`` to stderr and
-exit with code 2; ``--debug`` shows the traceback instead.
+Errors from netsculpt (bad config, unknown model, missing dataset...) and file-system errors print
+``error: <message>`` (one line, with the path and the cause) to stderr and exit with code 2; ``--debug`` shows
+the traceback instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from netsculpt.cli import compress, config_schema, demo
+from netsculpt.cli import compress, config_schema, demo, list_cmd
 from netsculpt.errors import NetsculptError
 
 __all__ = ["EXIT_ERROR", "build_parser", "main"]
@@ -42,9 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log INFO messages from the library")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = _common()
-    for module in (compress, demo, config_schema):
+    for module in (compress, demo, list_cmd, config_schema):
         module.add_parser(sub, parents=[parent])
     return parser
+
+
+def _os_error_line(err: OSError) -> str:
+    """``<path>: <cause>`` for a file-system error (both paths for a rename/copy), else the error text."""
+    cause = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as err:
+        if args.debug:
+            raise
+        print(f"error: {_os_error_line(err)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ FP32 baseline (trained or loaded) -> evaluation -> FP32 ONNX -> ``create_compres
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,12 +20,45 @@ from torch import nn
 
 from netsculpt.cli.accuracy_aware import AccuracyAwareResult, run_accuracy_aware
 from netsculpt.cli.export_fp32 import export_fp32_onnx
+from netsculpt.cli.preflight import check_data_root, check_input_info, check_out_dir, check_schedule, data_source
 from netsculpt.config.nncf_config import NNCFConfig
-from netsculpt.errors import ConfigError
+from netsculpt.errors import ConfigError, NetsculptError
 
-__all__ = ["CompressOptions", "LATENCY_BATCHES", "algorithms_tag", "run_compression"]
+__all__ = [
+    "EXIT_NOT_COMPRESSED",
+    "LATENCY_BATCHES",
+    "CompressOptions",
+    "algorithms_tag",
+    "compression_status",
+    "exit_status",
+    "run_compression",
+]
 
 LATENCY_BATCHES = (1, 64)
+LATENCY_WARMUP = 3
+
+
+EXIT_NOT_COMPRESSED = 3
+"""Exit status of ``compress``/``demo`` when every output was written but the model is not fully compressed."""
+
+
+def exit_status(report: dict[str, Any]) -> int:
+    """0 when ``report["status"]`` is ``ok``; else :data:`EXIT_NOT_COMPRESSED` after a line on stderr."""
+    import sys
+
+    status = report.get("status", "ok")
+    if status == "ok":
+        return 0
+    print(f"error: {status.replace('_', ' ')}: {report.get('status_detail', '')}", file=sys.stderr)
+    return EXIT_NOT_COMPRESSED
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average, or ``None`` where the OS has none."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
 
 
 @dataclass
@@ -65,7 +99,7 @@ def with_input_info(config: NNCFConfig, sample_size: list[int]) -> NNCFConfig:
     return NNCFConfig.from_dict({**dict(config), "input_info": {"sample_size": sample_size}})
 
 
-def _load_baseline(model: nn.Module, path: Path) -> None:
+def _load_baseline(model: nn.Module, path: Path, expected: str = "") -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -77,10 +111,18 @@ def _load_baseline(model: nn.Module, path: Path) -> None:
     if not isinstance(state, dict):
         raise ConfigError(f"--checkpoint: expected a state_dict; got {type(state).__name__} in {path}")
     state = {str(k).removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    wrong = [f"{k} {list(v.shape)} (model: {list(own[k].shape)})" for k, v in state.items()
+             if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape]
+    if wrong:
+        raise ConfigError(f"--checkpoint: {path} was trained for another input or class count; got "
+                          f"{'; '.join(wrong[:3])}{'...' if len(wrong) > 3 else ''}. {expected}Pass the "
+                          "checkpoint of this --model on this --dataset, or omit --checkpoint to train one.")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ConfigError(f"--checkpoint: {path} does not fit the model: {err}") from None
+        detail = " ".join(str(err).split())
+        raise ConfigError(f"--checkpoint: {path} does not fit the model: {detail}") from None
 
 
 def _tb_writer(log_dir: Path) -> Any:
@@ -102,6 +144,50 @@ def _first_batch(loader: Any, n: int) -> torch.Tensor:
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _with_baseline_note(err: Exception, baseline: Path) -> NetsculptError:
+    """``err`` as a netsculpt error whose message says the trained baseline was kept and how to reuse it."""
+    note = (f" (The FP32 baseline trained before this failure is saved in {baseline}: after fixing the cause, "
+            f"add --checkpoint {baseline} to skip FP32 training.)")
+    text = str(err) if isinstance(err, NetsculptError) else f"{type(err).__name__}: {err}"
+    cls = type(err) if isinstance(err, NetsculptError) else ConfigError
+    try:
+        return cls(text + note)
+    except Exception:  # noqa: BLE001 - an error class with a different constructor
+        return ConfigError(text + note)
+
+
+def compression_status(ctrl: Any) -> tuple[str, str]:
+    """``(status, detail)`` of a controller after fine-tuning: ``ok``, ``partially_compressed`` or ``not_compressed``.
+
+    Quantizers that are still disabled make the model partially compressed (the staged schedule never reached
+    their start epoch); a controller whose compression stage is ``UNCOMPRESSED`` compressed nothing.
+    """
+    from netsculpt.algorithms.base import CompressionStage
+
+    disabled: list[str] = []
+    for part in getattr(ctrl, "child_ctrls", [ctrl]):
+        quantizers = getattr(part, "_quantizers", None)
+        if quantizers is None:
+            continue
+        for group in ("weights", "activations"):
+            qs = quantizers(group)
+            off = sum(not bool(q.enabled) for _, q in qs)
+            if off:
+                disabled.append(f"{off} of {len(qs)} {group} quantizers")
+    try:
+        stage = ctrl.compression_stage()
+    except Exception:  # noqa: BLE001 - a controller without stages: judge by quantizers only
+        stage = None
+    if stage == CompressionStage.UNCOMPRESSED:
+        return "not_compressed", ("compression never switched on (compression stage UNCOMPRESSED): the exported "
+                                  "model is the FP32 model; check the schedule's start epochs against "
+                                  "--finetune-epochs")
+    if disabled:
+        return "partially_compressed", (f"{' and '.join(disabled)} were never enabled and stay floating point "
+                                        "(staged schedule start epoch not reached); pass more --finetune-epochs")
+    return "ok", ""
 
 
 class _Phases:
@@ -129,8 +215,62 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     Raises:
         NetsculptError: bad config, model, dataset or checkpoint; failed export.
     """
-    from netsculpt.api import create_compressed_model, register_default_init_args
     from netsculpt.data import dataset_info, make_loaders
+    from netsculpt.models import create_model
+    from netsculpt.train import fit_baseline
+
+    if echo is None:
+        echo = _say
+    start = time.perf_counter()
+    phase = _Phases()
+    info = dataset_info(opts.dataset)
+    # Everything that can be checked without data is checked before any training.
+    check_data_root(opts.data_root)
+    check_input_info(opts.config, info, opts.config_path)
+    check_schedule(opts.config, opts.finetune_epochs, opts.config_path)
+    torch.manual_seed(opts.seed)
+    model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
+    out = opts.out
+    check_out_dir(out)
+    with phase("data"):
+        train_loader, test_loader = make_loaders(
+            opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
+            train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
+        )
+    source = data_source(opts.dataset, opts.data_root)
+    tb = _tb_writer(out / "tb")
+    n_train = len(train_loader.dataset)  # type: ignore[arg-type]
+    n_test = len(test_loader.dataset)  # type: ignore[arg-type]
+    echo(f"model {opts.model}, dataset {opts.dataset} ({n_train} train / {n_test} test images), "
+         f"compression: {algorithms_tag(opts.config)}, output: {out}")
+    echo(f"data: {opts.dataset} read from {source}")
+
+    # ---- FP32 baseline ---------------------------------------------------------------------------
+    if opts.checkpoint is not None:
+        _load_baseline(model, opts.checkpoint, f"This model takes {info.in_channels}-channel "
+                       f"{info.image_size[0]}x{info.image_size[1]} images and has {info.num_classes} classes "
+                       f"(dataset {opts.dataset}). ")
+        echo(f"loaded FP32 baseline from {opts.checkpoint}")
+    else:
+        echo(f"training the FP32 baseline for {opts.epochs} epoch(s)...")
+        with phase("fp32 training"):
+            fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
+        torch.save(model.state_dict(), out / "baseline.pt")
+        echo(f"FP32 baseline saved to {out / 'baseline.pt'} (reuse it with --checkpoint)")
+    try:
+        return _compress_and_report(opts, model, train_loader, test_loader, info, out, tb, phase, start, echo,
+                                    source, n_train, n_test)
+    except (NetsculptError, OSError) as err:
+        if opts.checkpoint is not None:
+            raise
+        raise _with_baseline_note(err, out / "baseline.pt") from err
+
+
+def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: Any, test_loader: Any, info: Any,
+                         out: Path, tb: Any, phase: _Phases, start: float, echo: Callable[[str], None],
+                         source: str, n_train: int, n_test: int) -> dict[str, Any]:
+    """Everything after the FP32 baseline exists (trained or loaded)."""
+    from netsculpt.api import create_compressed_model, register_default_init_args
     from netsculpt.export import check_onnx
     from netsculpt.metrics import (
         bops,
@@ -141,42 +281,13 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         ort_latency,
         quantization_bits,
     )
-    from netsculpt.models import create_model
     from netsculpt.report import markdown_table, write_report
-    from netsculpt.train import evaluate, fit_baseline, make_optimizer, train_epoch
+    from netsculpt.report.markdown import latency_conditions as latency_conditions_line
+    from netsculpt.train import evaluate, make_optimizer, train_epoch
     from netsculpt.train.fit import cosine_schedule
 
-    if echo is None:
-        echo = _say
-    start = time.perf_counter()
-    phase = _Phases()
-    info = dataset_info(opts.dataset)
-    torch.manual_seed(opts.seed)
-    model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
-    with phase("data"):
-        train_loader, test_loader = make_loaders(
-            opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
-            train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
-        )
-    out = opts.out
-    out.mkdir(parents=True, exist_ok=True)
-    tb = _tb_writer(out / "tb")
     criterion = nn.CrossEntropyLoss()
     sample_size = [1, info.in_channels, *info.image_size]
-    n_train = len(train_loader.dataset)  # type: ignore[arg-type]
-    n_test = len(test_loader.dataset)  # type: ignore[arg-type]
-    echo(f"model {opts.model}, dataset {opts.dataset} ({n_train} train / {n_test} test images), "
-         f"compression: {algorithms_tag(opts.config)}, output: {out}")
-
-    # ---- FP32 baseline ---------------------------------------------------------------------------
-    if opts.checkpoint is not None:
-        _load_baseline(model, opts.checkpoint)
-        echo(f"loaded FP32 baseline from {opts.checkpoint}")
-    else:
-        echo(f"training the FP32 baseline for {opts.epochs} epoch(s)...")
-        with phase("fp32 training"):
-            fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
-        torch.save(model.state_dict(), out / "baseline.pt")
     with phase("evaluation"):
         fp32_eval = evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
     echo(f"FP32 top-1 accuracy: {100 * fp32_eval.accuracy:.2f} %")
@@ -224,6 +335,9 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     echo(f"compressed top-1 accuracy: {100 * comp_eval.accuracy:.2f} %")
     stats = ctrl.statistics()
     echo(stats.to_str())
+    status, status_detail = compression_status(ctrl)
+    if status != "ok":
+        echo(f"WARNING: {status.upper().replace('_', ' ')}: {status_detail}")
 
     # ---- export, checks, latency -----------------------------------------------------------------
     with phase("export"):
@@ -237,16 +351,26 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
              f"top-1 agreement {100 * chk.top1_agreement:.2f} % on {check_batch.shape[0]} test images")
     echo(f"measuring ONNX Runtime latency ({opts.threads} threads, batch {' and '.join(map(str, LATENCY_BATCHES))})...")
     latency: dict[str, dict[str, Any]] = {"fp32": {}, "compressed": {}}
+    load_before = _load_average()
     with phase("latency"):
-        for side, path in (("fp32", fp32_onnx), ("compressed", comp_onnx)):
-            for b in LATENCY_BATCHES:
+        # FP32 and compressed alternate per batch size, so a change in machine load hits both columns alike.
+        for b in LATENCY_BATCHES:
+            for side, path in (("fp32", fp32_onnx), ("compressed", comp_onnx)):
                 latency[side][str(b)] = ort_latency(path, [b, *sample_size[1:]], threads=opts.threads,
-                                                    repeats=opts.latency_repeats, warmup=3)
+                                                    repeats=opts.latency_repeats, warmup=LATENCY_WARMUP)
+    latency_conditions = {
+        "threads": opts.threads, "repeats": opts.latency_repeats, "warmup": LATENCY_WARMUP,
+        "statistic": "median", "spread": "p10-p90", "cpus": os.cpu_count(),
+        "load_avg_before": load_before, "load_avg_after": _load_average(),
+    }
     w_bits, a_bits = quantization_bits(ctrl)
     comp_macs = count_macs(stripped, example)
     report: dict[str, Any] = {
+        "status": status,
+        "status_detail": status_detail,
         "model": opts.model,
         "dataset": opts.dataset,
+        "data_source": source,
         "algorithms": algorithms_tag(opts.config),
         "config_path": opts.config_path,
         "config": dict(config),
@@ -256,6 +380,7 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         "train_samples": n_train,
         "test_samples": n_test,
         "threads": opts.threads,
+        "latency_conditions": latency_conditions,
         "fp32": {
             "accuracy": fp32_eval.accuracy, "loss": fp32_eval.loss, "params": count_params(fp32_model),
             "onnx_bytes": file_size_bytes(fp32_onnx), "onnx_gzip_bytes": gzip_size_bytes(fp32_onnx),
@@ -293,5 +418,11 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     echo(f"total {time.perf_counter() - start:.1f} s ({timing})")
     echo("")
     echo(markdown_table(report))
+    if latency_conditions_line(report):
+        echo(latency_conditions_line(report))
     echo(f"\nreport: {paths.markdown}, {paths.png}, {paths.json}")
+    baseline = f", FP32 baseline {out / 'baseline.pt'}" if opts.checkpoint is None else ""
+    echo(f"models: ONNX {fp32_onnx} and {comp_onnx}, checkpoint {out / 'compressed.pt'}{baseline}")
+    if status != "ok":
+        echo(f"WARNING: {status.upper().replace('_', ' ')}: {status_detail}")
     return report

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -174,6 +175,8 @@ def _parse_value(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one bra
     if tp is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise fail(path, "expected a number", got=value)
+        if not math.isfinite(value):  # NaN passes every range check; inf is never a meaningful setting
+            raise fail(path, "expected a finite number", got=value, hint="NaN and infinity are not accepted")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

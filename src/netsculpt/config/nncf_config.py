@@ -45,7 +45,9 @@ class InputInfo:
 class AccuracyAwareTrainingParams:
     """``accuracy_aware_training.params`` (both modes)."""
 
-    maximal_relative_accuracy_degradation: float | None = config_field(None, doc="Allowed drop in %.", min=0.0)
+    maximal_relative_accuracy_degradation: float | None = config_field(
+        None, doc="Allowed drop in % of the uncompressed metric.", min=0.0, max=100.0
+    )
     maximal_absolute_accuracy_degradation: float | None = config_field(
         None, doc="Allowed drop in metric units.", min=0.0
     )
@@ -117,6 +119,12 @@ def _parse_compression(value: Any) -> tuple[Any, ...]:
         if not isinstance(item, dict):
             raise fail(path, "expected an algorithm object", got=item)
         name = item.get("algorithm")
+        if "algorithm" not in item:
+            typo = next((k for k in item if isinstance(k, str) and did_you_mean(k, ["algorithm"]) == "algorithm"), None)
+            if typo is not None:
+                raise fail(join_path(path, typo), "unknown key", got=item[typo], hint="Did you mean 'algorithm'?")
+            raise fail(join_path(path, "algorithm"), "required string key is missing", got=sorted(map(str, item))[:8],
+                       hint='Every algorithm object names its algorithm, e.g. {"algorithm": "quantization"}')
         if not isinstance(name, str):
             raise fail(join_path(path, "algorithm"), "required string key is missing or not a string", got=name)
         cls = config_class(name)
@@ -161,7 +169,15 @@ class NNCFConfig(dict[str, Any]):
         """Validate a dict (JSON-like; algorithm config dataclasses are accepted inside ``compression``)."""
         if not isinstance(data, dict):
             raise fail("", "a config must be a JSON object", got=data)
-        return cls(json.loads(json.dumps(data, default=to_plain)))
+        try:
+            plain = json.loads(json.dumps(data, default=to_plain))
+        except RecursionError:
+            raise ConfigError("config: nested too deeply to be a config (recursion limit); got a structure "
+                              "hundreds of levels deep. Check the generator of this config") from None
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"config: not JSON-like data ({err}). Use dicts, lists, strings, numbers, "
+                              "booleans and null") from None
+        return cls(plain)
 
     @classmethod
     def from_json(cls, path: str | Path) -> NNCFConfig:
@@ -173,6 +189,8 @@ class NNCFConfig(dict[str, Any]):
             raise ConfigError(f"{p}: config file not found") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{p}: not valid JSON: {err}") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: nested too deeply to be a config (recursion limit)") from None
         try:
             return cls.from_dict(data)
         except ConfigError as err:

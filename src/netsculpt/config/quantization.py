@@ -168,9 +168,11 @@ class StagedQuantizationParams:
     batch_multiplier: int = config_field(1, doc="Gradient-accumulation factor recommended for training.", min=1)
     activations_quant_start_epoch: int = config_field(1, doc="Epoch at which activations start quantizing.", min=0)
     weights_quant_start_epoch: int = config_field(1, doc="Epoch at which weights start quantizing.", min=0)
-    lr_poly_drop_start_epoch: int | None = config_field(None, doc="Epoch at which the polynomial LR drop starts.")
+    lr_poly_drop_start_epoch: int | None = config_field(
+        None, doc="Epoch at which the polynomial LR drop starts.", min=0
+    )
     lr_poly_drop_duration_epochs: int = config_field(30, doc="Length of the polynomial LR drop.", min=1)
-    disable_wd_start_epoch: int | None = config_field(None, doc="Epoch from which weight decay is 0.")
+    disable_wd_start_epoch: int | None = config_field(None, doc="Epoch from which weight decay is 0.", min=0)
     base_lr: float = config_field(1e-3, doc="LR before the drop (applied to an attached optimizer).", min=0.0)
     base_wd: float = config_field(1e-5, doc="Weight decay before it is disabled.", min=0.0)
 

@@ -117,6 +117,9 @@ def _normalize(name: str) -> str:
     return re.sub(r"[\s_\-.]", "", name.lower())
 
 
+_LOOK_ALIKE = str.maketrans({"o": "0", "l": "1", "i": "1"})
+
+
 def _digits(name: str) -> list[str]:
     return re.findall(r"\d+", name)
 
@@ -126,6 +129,7 @@ def suggest_names(name: str, known: Iterable[str], *, cutoff: float = 0.75) -> l
 
     A candidate is suggested when it equals ``name`` up to case and separators, when
     ``name`` is a prefix of it (``resnet2`` -> ``resnet20``, ``vgg11`` -> ``vgg11_bn``), or when
+    it equals ``name`` once look-alike letters count as digits (``resnet2O`` -> ``resnet20``), or when
     it is similar (difflib ratio >= ``cutoff``) and has exactly the same numbers, so
     ``resnet110`` suggests nothing instead of a different depth.
 
@@ -144,6 +148,10 @@ def suggest_names(name: str, known: Iterable[str], *, cutoff: float = 0.75) -> l
     exact = [c for c in candidates if _normalize(c) == query]
     if exact:
         return exact
+    # Letters typed for look-alike digits: resnet2O -> resnet20, resnet2l -> resnet21.
+    look_alike = [c for c in candidates if _normalize(c).translate(_LOOK_ALIKE) == query.translate(_LOOK_ALIKE)]
+    if look_alike:
+        return look_alike
     if len(query) >= 3:
         prefixed = [c for c in candidates if _normalize(c).startswith(query)]
         if prefixed:

@@ -49,6 +49,16 @@ def plot_layers(report: Mapping[str, Any], path: Path) -> Path | None:
         report: the report dict (its ``statistics`` section).
         path: the PNG file to write.
     """
+    fig = layers_figure(report)
+    if fig is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def layers_figure(report: Mapping[str, Any]) -> Any:
+    """The figure of :func:`plot_layers` (a matplotlib ``Figure``), or ``None`` when there is no per-layer series."""
     panels = layer_panels(report)
     if not panels:
         return None
@@ -77,13 +87,13 @@ def plot_layers(report: Mapping[str, Any], path: Path) -> Path | None:
             for y, v, t in zip(ys, values, totals or values):
                 ax.annotate(f"{v:.0f}/{t:.0f}", (t, y), xytext=(3, 0), textcoords="offset points", va="center",
                             fontsize=7)
-            ax.legend(loc="lower right", fontsize=8)
+            ax.set_xlim(0, 1.15 * max([*(totals or values), 1.0]))  # room for the "kept/before" labels
+            # Outside the axes: inside, it covered the label of the last bar.
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         ax.set_yticks(ys)
         ax.set_yticklabels([_short(n) for n in names], fontsize=7)
         ax.set_title(title, fontsize=11)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return fig

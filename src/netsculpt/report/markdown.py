@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["fmt_bytes", "fmt_count", "latency_batches", "markdown_table", "render_markdown"]
+__all__ = ["fmt_bytes", "fmt_count", "latency_batches", "latency_conditions", "markdown_table", "render_markdown"]
 
 
 def _num(v: Any) -> float | None:
@@ -55,6 +55,14 @@ def _ratio(fp32: Any, comp: Any, word: str) -> str:
     return f"{a / b:.2f}x {word}"
 
 
+def _changed_ratio(fp32: Any, comp: Any, word: str) -> str:
+    """The ratio when the values differ (pruning removed channels), ``-`` when they are equal or missing."""
+    a, b = _num(fp32), _num(comp)
+    if a is None or b is None or a == b:
+        return "-"
+    return _ratio(a, b, word)
+
+
 def latency_batches(report: Mapping[str, Any]) -> list[int]:
     """Batch sizes measured in either column, sorted."""
     keys: set[int] = set()
@@ -69,6 +77,33 @@ def _latency(side: Mapping[str, Any], batch: int) -> Any:
     return ((side.get("latency") or {}).get(str(batch)) or {}).get("median_s")
 
 
+def _latency_cell(side: Mapping[str, Any], batch: int) -> str:
+    """``median`` or ``median (p10-p90)`` when the spread was recorded."""
+    m = (side.get("latency") or {}).get(str(batch)) or {}
+    lo, hi = _num(m.get("p10_s")), _num(m.get("p90_s"))
+    if lo is None or hi is None or _num(m.get("median_s")) is None:
+        return _ms(m.get("median_s"))
+    return f"{_ms(m.get('median_s'))} ({1e3 * lo:.3f}-{1e3 * hi:.3f})"
+
+
+def latency_conditions(report: Mapping[str, Any]) -> str:
+    """One sentence on how the latencies were measured (threads, runs, spread, machine load); empty if unknown."""
+    cond = report.get("latency_conditions") or {}
+    if not cond:
+        return ""
+    parts = [f"ONNX Runtime on CPU, {cond.get('threads', '?')} intra-op threads, median of "
+             f"{cond.get('repeats', '?')} timed runs after {cond.get('warmup', '?')} warm-up runs per cell "
+             "(p10-p90 in brackets)"]
+    before, after = _num(cond.get("load_avg_before")), _num(cond.get("load_avg_after"))
+    cpus = cond.get("cpus")
+    if before is not None and after is not None:
+        parts.append(f"1-min load average {before:.2f} before / {after:.2f} after on {cpus} CPUs")
+        if cpus and max(before, after) > 0.5 * float(cpus):
+            parts.append("the machine was busy: speed-ups can vary by 2x between runs, re-run on an idle machine "
+                         "(or raise --latency-repeats) before relying on them")
+    return "Latency: " + "; ".join(parts) + "."
+
+
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The FP32 vs compressed table (accuracy, params, ONNX size, MACs/FLOPs, BOPs, ORT latency)."""
     fp = report.get("fp32") or {}
@@ -78,20 +113,23 @@ def markdown_table(report: Mapping[str, Any]) -> str:
         acc_delta = f"{100 * (float(cp['accuracy']) - float(fp['accuracy'])):+.2f} pp"
     rows = [
         ("Top-1 accuracy", _pct(fp.get("accuracy")), _pct(cp.get("accuracy")), acc_delta),
-        ("Parameters", fmt_count(fp.get("params")), fmt_count(cp.get("params")), "-"),
+        ("Parameters", fmt_count(fp.get("params")), fmt_count(cp.get("params")),
+         _changed_ratio(fp.get("params"), cp.get("params"), "fewer")),
         ("Model file (ONNX)", fmt_bytes(fp.get("onnx_bytes")), fmt_bytes(cp.get("onnx_bytes")),
          _ratio(fp.get("onnx_bytes"), cp.get("onnx_bytes"), "smaller")),
         ("Model file (ONNX, gzip -9)", fmt_bytes(fp.get("onnx_gzip_bytes")), fmt_bytes(cp.get("onnx_gzip_bytes")),
          _ratio(fp.get("onnx_gzip_bytes"), cp.get("onnx_gzip_bytes"), "smaller")),
-        ("MACs / sample", fmt_count(fp.get("macs")), fmt_count(cp.get("macs")), "-"),
-        ("FLOPs / sample", fmt_count(fp.get("flops")), fmt_count(cp.get("flops")), "-"),
+        ("MACs / sample", fmt_count(fp.get("macs")), fmt_count(cp.get("macs")),
+         _changed_ratio(fp.get("macs"), cp.get("macs"), "fewer")),
+        ("FLOPs / sample", fmt_count(fp.get("flops")), fmt_count(cp.get("flops")),
+         _changed_ratio(fp.get("flops"), cp.get("flops"), "fewer")),
         ("BOPs / sample", fmt_count(fp.get("bops")), fmt_count(cp.get("bops")),
          _ratio(fp.get("bops"), cp.get("bops"), "fewer")),
     ]
     threads = report.get("threads")
     suffix = f", {threads} threads" if threads else ""
     for b in latency_batches(report):
-        rows.append((f"ORT latency, batch {b} (median{suffix})", _ms(_latency(fp, b)), _ms(_latency(cp, b)),
+        rows.append((f"ORT latency, batch {b} (median{suffix})", _latency_cell(fp, b), _latency_cell(cp, b),
                      _ratio(_latency(fp, b), _latency(cp, b), "speedup")))
     head = "| Metric | FP32 | Compressed | Ratio |\n|---|---:|---:|---:|"
     return "\n".join([head, *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)])
@@ -145,7 +183,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     facts = []
     for key, label in (("algorithms", "Compression"), ("config_path", "Config"), ("fp32_epochs", "FP32 epochs"),
                        ("finetune_epochs", "Fine-tuning epochs"), ("train_samples", "Training samples"),
-                       ("test_samples", "Test samples"), ("seconds", "Total time (s)")):
+                       ("test_samples", "Test samples"), ("data_source", "Data read from"),
+                       ("seconds", "Total time (s)")):
         if report.get(key) is not None:
             value = report[key]
             facts.append(f"- {label}: {value:.1f}" if isinstance(value, float) else f"- {label}: {value}")
@@ -154,7 +193,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         if isinstance(res, Mapping):
             facts.append(f"- ORT vs PyTorch ({side}): max |diff| {float(res.get('max_abs_diff', float('nan'))):.3g}, "
                          f"top-1 agreement {100 * float(res.get('top1_agreement', float('nan'))):.2f} %")
-    parts = [title, "\n".join(facts), "## FP32 vs compressed", markdown_table(report)]
+    parts = [title]
+    status = report.get("status")
+    if status not in (None, "ok"):
+        parts.append(f"> **WARNING: {str(status).upper().replace('_', ' ')}**: {report.get('status_detail', '')}. "
+                     "The compressed numbers below are not those of a fully compressed model.")
+    parts += ["\n".join(facts), "## FP32 vs compressed", markdown_table(report)]
+    if latency_conditions(report):
+        parts.append(latency_conditions(report))
     stats = report.get("statistics") or {}
     if stats:
         parts += ["## Compression statistics", _statistics(stats)]

@@ -17,7 +17,7 @@ torch tensors of continuous keep ratios and bits, for gradient-based search.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -360,9 +360,3 @@ class DifferentiableCost:
         keep = torch.tensor([full.keep[g.name] for g in self.space.groups], dtype=self.dtype)
         bits = torch.tensor([float(full.bits[q.name]) for q in self.space.quantizers], dtype=self.dtype)
         return keep, bits
-
-
-def bits_by_key(space: SearchSpace, policy: Policy) -> Mapping[str, int]:
-    """Deployed bits per quantizer key (for ``quantization_bits``-style lookups)."""
-    full = policy.validate(space)
-    return {q.key: full.bits[q.name] for q in space.quantizers}

@@ -1,10 +1,10 @@
-"""Plain training and evaluation loops over ``(inputs, targets)`` batches, with tqdm progress bars."""
+"""Plain training and evaluation loops over ``(inputs, targets)`` batches, with progress bars (tqdm on a
+terminal, periodic log lines otherwise: :mod:`netsculpt.train.progress`)."""
 
 from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import asdict, dataclass
@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
+
+from netsculpt.train.progress import progress_bar
 
 __all__ = ["EpochResult", "EvalResult", "evaluate", "train_epoch"]
 
@@ -114,7 +115,7 @@ def train_epoch(
         criterion: task loss, ``criterion(outputs, targets)``.
         ctrl: a ``CompressionController`` or ``None``.
         device: where batches are moved.
-        progress: show a tqdm bar with ETA on stderr.
+        progress: show progress on stderr (a tqdm bar on a terminal, a log line every 30 s otherwise).
         desc: bar label.
         max_steps: stop after this many batches.
         tb_writer: a TensorBoard ``SummaryWriter`` (``train/loss``, ``train/accuracy``, ``train/lr`` per step).
@@ -132,8 +133,7 @@ def train_epoch(
     loss_sum = 0.0
     correct = samples = steps = 0
     start = time.perf_counter()
-    bar = tqdm(loader, total=total, desc=desc, disable=not progress, file=sys.stderr, leave=False,
-               dynamic_ncols=True, unit="batch")
+    bar = progress_bar(loader, total=total, desc=desc, enabled=progress)
     try:
         for batch in bar:
             if max_steps is not None and steps >= max_steps:
@@ -203,7 +203,7 @@ def evaluate(
         model: the model.
         loader: ``(inputs, targets)`` batches.
         device: where batches are moved.
-        progress: show a tqdm bar on stderr.
+        progress: show progress on stderr (a tqdm bar on a terminal, a log line every 30 s otherwise).
         max_batches: stop after this many batches.
         desc: bar label.
 
@@ -214,8 +214,7 @@ def evaluate(
     model.eval()
     loss_sum = 0.0
     correct = samples = 0
-    bar = tqdm(loader, total=_total(loader, max_batches), desc=desc, disable=not progress, file=sys.stderr,
-               leave=False, dynamic_ncols=True, unit="batch")
+    bar = progress_bar(loader, total=_total(loader, max_batches), desc=desc, enabled=progress)
     try:
         with torch.no_grad():
             for i, batch in enumerate(bar):

@@ -59,6 +59,11 @@ def test_compress_writes_report_onnx_and_checkpoints(compress_run: Path) -> None
     acc = report["compressed"]["accuracy"]
     assert isinstance(acc, float) and 0.0 <= acc <= 1.0
     assert report["fp32"]["bops"] > report["compressed"]["bops"] > 0
+    assert report["status"] == "ok" and "scikit-learn" in report["data_source"]
+    cond = report["latency_conditions"]
+    assert cond["repeats"] == 2 and cond["threads"] == 2 and "p10_s" in report["compressed"]["latency"]["64"]
+    assert "Latency: ONNX Runtime on CPU, 2 intra-op threads, median of 2 timed runs" in (out / "report.md").read_text()
+    assert "- Data read from: scikit-learn" in (out / "report.md").read_text()
     assert set(report["compressed"]["latency"]) == {"1", "64"}
     assert "| Top-1 accuracy |" in (out / "report.md").read_text()
     ckpt = torch.load(out / "compressed.pt", weights_only=True)

@@ -40,3 +40,26 @@ def test_report_links_the_layer_plot(tmp_path: Path) -> None:
     assert "![per-layer sparsity / remaining channels](layers.png)" in paths.markdown.read_text()
     plain = write_report(tmp_path / "plain", {"fp32": {}, "compressed": {}, "statistics": {}})
     assert plain.layers_png is None and "layers.png" not in plain.markdown.read_text()
+
+
+def test_legend_covers_no_bar_label() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Annotation
+
+    from netsculpt.report.layers import layers_figure
+
+    stats = {"filter_pruning": {"remaining_channels": {f"layer{i}": 8 + i for i in range(6)},
+                                "total_channels": {f"layer{i}": 16 for i in range(6)}}}
+    fig = layers_figure({"statistics": stats})
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        labels = [c for c in ax.get_children() if isinstance(c, Annotation)]
+        assert labels
+        for label in labels:
+            assert not box.overlaps(label.get_window_extent(renderer)), label.get_text()
+            assert label.get_window_extent(renderer).x1 <= fig.bbox.x1  # inside the figure

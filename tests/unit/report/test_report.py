@@ -72,3 +72,33 @@ def test_sub8bit_layers_say_how_they_are_stored() -> None:
     assert "2 at 4 bits" in note and "int8/uint8" in note and "no int4" in note
     report = {"model": "m", "dataset": "d", "compressed": {"weight_bits": {"a": 2}, "activation_bits": {}}}
     assert "1 at 2 bits" in render_markdown(report)
+
+
+def test_latency_cells_show_spread_and_the_report_states_conditions() -> None:
+    from netsculpt.report.markdown import latency_conditions, render_markdown
+
+    report = _report()
+    report["fp32"]["latency"]["1"].update({"p10_s": 0.0015})
+    report["compressed"]["latency"]["1"].update({"p10_s": 0.0009})
+    report["latency_conditions"] = {"threads": 2, "repeats": 20, "warmup": 3, "cpus": 2,
+                                    "load_avg_before": 1.5, "load_avg_after": 1.9}
+    table = markdown_table(report)
+    assert "| 2.000 ms (1.500-3.000) | 1.000 ms (0.900-1.500) | 2.00x speedup |" in table
+    line = latency_conditions(report)
+    assert "2 intra-op threads" in line and "median of 20 timed runs" in line and "p10-p90" in line
+    assert "1.50 before / 1.90 after on 2 CPUs" in line and "busy" in line
+    assert line in render_markdown(report)
+    report["latency_conditions"].update({"load_avg_before": 0.1, "load_avg_after": 0.2})
+    assert "busy" not in latency_conditions(report)
+    assert latency_conditions(_report()) == ""
+
+
+def test_params_and_macs_ratios_show_when_values_changed() -> None:
+    report = _report()
+    table = markdown_table(report)
+    assert "| Parameters | 78.00 k | 78.00 k | - |" in table
+    report["compressed"].update({"params": 39000, "macs": 6_000_000, "flops": 12_000_000})
+    table = markdown_table(report)
+    assert "| 2.00x fewer |" in table.split("| Parameters |")[1].splitlines()[0]
+    assert "2.00x fewer" in table.split("| MACs / sample |")[1].splitlines()[0]
+    assert "2.00x fewer" in table.split("| FLOPs / sample |")[1].splitlines()[0]

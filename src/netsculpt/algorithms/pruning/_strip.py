@@ -1,9 +1,12 @@
 """Helpers of filter pruning's strip: drop the masks, compare masked and physically pruned outputs, slice
-per-channel quantizers along with the filters they scale."""
+per-channel quantizers along with the filters they scale and weight-shaped masks (sparsity) along with the
+weights they mask."""
 
 from __future__ import annotations
 
+import copy
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,7 +16,7 @@ from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph.channels import LayerSpec
 from netsculpt.graph.hooks import HookRuntime
 
-__all__ = ["compare_outputs", "drop_ops", "run_flat", "slice_quantizers"]
+__all__ = ["compare_outputs", "drop_ops", "run_flat", "slice_quantizers", "store_weight_mask", "weight_mask_proxies"]
 
 logger = logging.getLogger("netsculpt.algorithms.pruning.part")
 _QUANT_PARAMS = ("scale", "input_low", "input_range")
@@ -41,6 +44,13 @@ def compare_outputs(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, 
     try:
         after = run_flat(model, example)
     except RuntimeError as err:
+        where = _failing_compression_op(err)
+        if where is not None:
+            raise UnsupportedModelError(
+                f"filter_pruning: after channel removal a compression op fails at {where} ({err}); an op stacked "
+                "with filter pruning was not cut to the kept channels. Please report this with your config; "
+                "as a workaround put the layer in one algorithm's ignored_scopes"
+            ) from err
         raise UnsupportedModelError(
             f"filter_pruning: the pruned model fails on its example inputs ({err}); forward() probably uses a "
             "fixed channel count (view/reshape/split with numbers). Put those layers in ignored_scopes"
@@ -54,6 +64,30 @@ def compare_outputs(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, 
     if diff > 1e-5:
         logger.warning("filter_pruning: pruned model differs from the masked one by %.2e (relative)", diff)
     return diff
+
+
+_PACKAGE = Path(__file__).resolve().parents[2]  # src/netsculpt
+_TORCH = Path(torch.__file__).resolve().parent
+
+
+def _failing_compression_op(err: BaseException) -> str | None:
+    """``file:line`` when the innermost frame of ``err`` outside torch and outside netsculpt's hook runtime (which
+    dispatches the user's own ops) is a compression op (``netsculpt/algorithms``, ``netsculpt/nn``), else ``None``
+    (the user's code, or netsculpt's model zoo, failed)."""
+    tb = err.__traceback__
+    last: tuple[Path, int] | None = None
+    runtime = _PACKAGE / "graph"
+    while tb is not None:
+        path = Path(tb.tb_frame.f_code.co_filename).resolve()
+        if not (path.is_relative_to(_TORCH) or path.is_relative_to(runtime) or "importlib" in path.parts):
+            last = (path, tb.tb_lineno)
+        tb = tb.tb_next
+    if last is None or not last[0].is_relative_to(_PACKAGE):
+        return None
+    rel = last[0].relative_to(_PACKAGE)
+    if rel.parts[0] not in ("algorithms", "nn"):
+        return None
+    return f"netsculpt/{rel.as_posix()}:{last[1]}"
 
 
 def run_flat(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> torch.Tensor:
@@ -88,3 +122,35 @@ def slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Te
         p = getattr(q, pname, None)
         if isinstance(p, nn.Parameter) and p.dim() == 1 and p.numel() == spec.out_size:
             setattr(q, pname, nn.Parameter(p.detach()[keep.to(p.device)].clone(), requires_grad=p.requires_grad))
+
+
+def weight_mask_proxies(rt: HookRuntime, name: str, module: nn.Module) -> list[nn.Module]:
+    """Stand-ins of ``module`` whose ``weight`` is one tensor of the weight's shape held by a compression op on
+    that weight (a sparsity mask ``s:<layer>:weight``: ``mask`` buffer, RB ``logit``); the pruning surgery cuts
+    them exactly as it cuts the weight, then ``store_weight_mask`` writes the result back into the op."""
+    weight = getattr(module, "weight", None)
+    op = dict(rt.ops.items()).get(f"s:{name}.weight".replace(".", ":"))
+    if op is None or not isinstance(weight, torch.Tensor):
+        return []
+    proxies: list[nn.Module] = []
+    tensors = [*op.named_parameters(recurse=False), *op.named_buffers(recurse=False)]
+    for attr, t in tensors:
+        if t is None or tuple(t.shape) != tuple(weight.shape):
+            continue
+        proxy = copy.copy(module)  # shallow: the surgery only rebinds the proxy's own tensors and sizes
+        proxy._parameters = {"weight": nn.Parameter(t.detach(), requires_grad=t.requires_grad), "bias": None}
+        proxy._buffers = {}
+        proxy.__dict__["_netsculpt_target"] = (op, attr, isinstance(t, nn.Parameter))
+        proxies.append(proxy)
+    return proxies
+
+
+def store_weight_mask(proxy: nn.Module) -> None:
+    """Write a cut proxy's ``weight`` back into the compression op it stands for."""
+    op, attr, is_param = proxy.__dict__["_netsculpt_target"]
+    new = proxy._parameters["weight"]
+    assert new is not None
+    if is_param:
+        setattr(op, attr, nn.Parameter(new.detach().clone(), requires_grad=new.requires_grad))
+    else:
+        op.register_buffer(attr, new.detach().clone())

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import CompressionStage
-from netsculpt.algorithms.pruning._strip import compare_outputs, drop_ops, run_flat, slice_quantizers
+from netsculpt.algorithms.pruning._strip import (
+    compare_outputs,
+    drop_ops,
+    run_flat,
+    slice_quantizers,
+    store_weight_mask,
+    weight_mask_proxies,
+)
 from netsculpt.algorithms.pruning.importance import filter_scores
 from netsculpt.algorithms.pruning.legr import Coeffs, transform_scores
 from netsculpt.algorithms.pruning.schedule import PruningScheduler
@@ -286,8 +293,26 @@ class FilterPruningPart:
         """MACs and parameters of the model the current masks describe."""
         return self.selector.cost(self._pruned)
 
+    def _sync_from_masks(self) -> None:
+        """Pruned units and rate read back from the masks (they come with ``load_state_dict`` on resume)."""
+        masks = self._masks(self._rt)
+        pruned: list[list[int]] = []
+        for g in self.pg.groups:
+            units = []
+            for i, u in enumerate(g.units):
+                name, pos = u.out[0]
+                key = mask_key(name, "out")
+                if key in masks and float(masks[key].mask[pos[0]]) == 0.0:
+                    units.append(i)
+            pruned.append(units)
+        if [sorted(p) for p in self._pruned] != pruned:
+            self._pruned = pruned
+            total = sum(len(g.units) for g in self.pg.groups)
+            self._rate = sum(len(p) for p in pruned) / total if total else 0.0
+
     def statistics(self) -> dict[str, Any]:
-        """Level, FLOPs and parameters before/after, remaining channels per layer."""
+        """Level, FLOPs and parameters before/after, remaining channels per layer (read from the masks)."""
+        self._sync_from_masks()
         c = self.cost()
         masks = {
             name: m
@@ -337,10 +362,13 @@ class FilterPruningPart:
             module = mods[name]
             surgery = get_surgery(module)
             assert surgery is not None  # checked in apply
+            # weight-shaped masks of other algorithms (sparsity) are cut exactly as the weight is
+            cut = [module, *weight_mask_proxies(rt, name, module)]
             out_keep = masks[mask_key(name, "out")].mask.bool()
             if not bool(out_keep.all()):
                 keep = torch.nonzero(out_keep).flatten()
-                surgery.prune_out(module, keep)
+                for m in cut:
+                    surgery.prune_out(m, keep)
                 slice_quantizers(rt, name, spec, keep)
                 removed += spec.out_size - int(keep.numel())
             if spec.role in FILTER_ROLES:
@@ -348,7 +376,10 @@ class FilterPruningPart:
                 if spec.depthwise:  # input channel g owns outputs [g*m, (g+1)*m)
                     in_keep = out_keep.reshape(spec.in_size, -1).any(dim=1)
                 if not bool(in_keep.all()):
-                    surgery.prune_in(module, torch.nonzero(in_keep).flatten())
+                    for m in cut:
+                        surgery.prune_in(m, torch.nonzero(in_keep).flatten())
+            for proxy in cut[1:]:
+                store_weight_mask(proxy)
         drop_ops(rt, set(masks))
         logger.info("filter_pruning: removed %d channels from %d layers", removed, len(self.pg.layers))
         self.last_strip_error = compare_outputs(model, self._example, before)

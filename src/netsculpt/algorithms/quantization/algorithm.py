@@ -246,6 +246,14 @@ def _collector(info: QuantizerInfo, cfg: QuantizationConfig) -> Any:
 
 
 def _init_weight(q: nn.Module, weight: torch.Tensor, info: QuantizerInfo, cfg: QuantizationConfig) -> None:
+    bad = int((~torch.isfinite(weight)).sum())
+    if bad:
+        from netsculpt.errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"quantization: weight '{info.target}' has {bad} non-finite value(s) (NaN/inf) of {weight.numel()}; "
+            "its range cannot be initialised. Load finite weights (the FP32 model diverged or the checkpoint is bad)"
+        )
     c = _collector(info, cfg)
     c.update(weight)
     lo, hi = c.range()

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from netsculpt.errors import ConfigError
+from netsculpt.config.checks import describe
+from netsculpt.errors import ConfigError, DatasetError
 from netsculpt.nn.quantizer.functions import (
     asymmetric_fake_quantize,
     asymmetric_qparams,
@@ -50,10 +51,14 @@ def _init_stats(min_values: Tensor, max_values: Tensor, shape: tuple[int, ...], 
 
 
 def _finite_or(t: Tensor, fallback: float, where: str) -> Tensor:
+    """``t`` when every statistic is finite; a NaN/inf statistic is an error (never a made-up range)."""
+    del fallback
     bad = ~torch.isfinite(t)
     if bool(bad.any()):
-        logger.warning("%s.init_range: %d non-finite statistic(s) replaced by %g", where, int(bad.sum()), fallback)
-        t = torch.where(bad, torch.full_like(t, fallback), t)
+        raise DatasetError(
+            f"{where}.init_range: {int(bad.sum())} of {t.numel()} range statistic(s) are non-finite (NaN/inf); "
+            f"got {describe(t.flatten()[:4].tolist())}. Range statistics must come from finite data and weights"
+        )
     return t
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.data import DataLoader, TensorDataset
 
-from netsculpt import ConfigError, NNCFConfig, create_compressed_model, register_default_init_args
+from netsculpt import ConfigError, NNCFConfig, StateError, create_compressed_model, register_default_init_args
 from netsculpt.algorithms.quantization.precision.hessian import Batch, hutchinson_traces
 from netsculpt.algorithms.quantization.precision.search import (
     compression_ratio,
@@ -207,7 +207,10 @@ def test_resume_keeps_the_chosen_bits_without_recomputing() -> None:
     ctrl, model = create_compressed_model(seeded(TinyResNet()), cfg)
     state = ctrl.get_compression_state()
     changed = _config({"type": "random", "bits": [2, 4, 8], "compression_ratio": 1.6, "seed": 5})
-    ctrl2, model2 = create_compressed_model(seeded(TinyResNet()), changed, compression_state=state)
+    with pytest.raises(StateError, match=r"initializer\.precision\.seed \(saved 2, now 5\)"):
+        create_compressed_model(seeded(TinyResNet()), changed, compression_state=state)
+    ctrl2, model2 = create_compressed_model(seeded(TinyResNet()), changed, compression_state=state,
+                                            allow_config_change=True)
     assert _weight_bits(ctrl2) == _weight_bits(ctrl)
     model2.load_state_dict(model.state_dict())
     x = torch.randn(2, 3, 8, 8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netsculpt.errors import ConfigError
+from netsculpt.errors import ConfigError, DatasetError
 from netsculpt.nn.quantizer import (
     AsymmetricQuantizer,
     SymmetricQuantizer,
@@ -109,8 +109,10 @@ def test_symmetric_init_range() -> None:
     q.init_range(torch.tensor(0.0), torch.tensor(0.0))  # nothing seen: floor
     assert q.scale.item() == pytest.approx(1e-4)
     w = SymmetricQuantizer(signed=True, per_channel=True, num_channels=3)
-    w.init_range(torch.tensor([-0.02, -1.0, 0.0]), torch.tensor([0.01, 0.5, float("nan")]))
+    w.init_range(torch.tensor([-0.02, -1.0, 0.0]), torch.tensor([0.01, 0.5, 0.0]))
     assert_close(w.scale.detach(), torch.tensor([0.02, 1.0, 1e-4]))  # small weights keep a fine grid
+    with pytest.raises(DatasetError, match="non-finite"):  # a NaN statistic is an error, not a made-up floor
+        w.init_range(torch.tensor([-0.02, -1.0, 0.0]), torch.tensor([0.01, 0.5, float("nan")]))
     with pytest.raises(ConfigError, match="shape"):
         w.init_range(torch.zeros(2), torch.ones(2))
     assert not w.scale.requires_grad or w.scale.grad is None  # init does not record autograd history
