@@ -19,11 +19,14 @@ from netsculpt.api import (
 from netsculpt.config import NNCFConfig, QuantizationConfig, config_schema
 from netsculpt.controller import CompressionController, Statistics
 from netsculpt.errors import (
+    CallbackError,
     ConfigError,
     DatasetError,
     ExportError,
+    InternalError,
     NetsculptError,
     NotSupportedYetError,
+    ScopeError,
     StateError,
     TracingError,
     UnsupportedModelError,
@@ -32,16 +35,19 @@ from netsculpt.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CallbackError",
     "CompressionController",
     "CompressionStage",
     "ConfigError",
     "DatasetError",
     "ExportError",
     "InitializingDataLoader",
+    "InternalError",
     "NNCFConfig",
     "NetsculptError",
     "NotSupportedYetError",
     "QuantizationConfig",
+    "ScopeError",
     "StateError",
     "Statistics",
     "TracingError",

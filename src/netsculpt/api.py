@@ -14,7 +14,8 @@ from netsculpt.algorithms.base import BuildContext, get_algorithm
 from netsculpt.algorithms.stacking import check_stack
 from netsculpt.config.nncf_config import InputInfo, NNCFConfig
 from netsculpt.controller import STATE_VERSION, CompressionController
-from netsculpt.errors import ConfigError, NetsculptError
+from netsculpt.distributed import sync_compression
+from netsculpt.errors import ConfigError, InternalError, NetsculptError
 from netsculpt.graph.hooks import get_runtime
 from netsculpt.graph.trace import ModelGraph
 from netsculpt.init_args import (
@@ -142,15 +143,45 @@ def create_compressed_model(
     Raises:
         ConfigError: invalid config. StateError (a ConfigError): a malformed ``compression_state``, or one saved
             with a different config. UnsupportedModelError: a model pattern an algorithm cannot handle.
-        TracingError: the model failed on its example inputs.
+        TracingError: the model failed on its example inputs. InternalError: anything else failed unexpectedly
+            (the step is named, the original exception chained).
 
     Example:
         >>> ctrl, model = create_compressed_model(model, {"input_info": {"sample_size": [1, 3, 32, 32]},
         ...                                              "compression": {"algorithm": "quantization"}})
     """
+    step = _Step()
+    try:
+        return _create(model, config, compression_state, example_inputs, example_kwargs, allow_config_change, step)
+    except NetsculptError:
+        raise
+    except Exception as err:  # the model is as it was (checked, or restored from the snapshot): say so, chained
+        raise InternalError(
+            f"create_compressed_model: unexpected {type(err).__name__} while {step.now}: {err}. The model was left "
+            "as it was. This is a netsculpt bug or an environment problem (memory, devices); please report it "
+            "with the traceback"
+        ) from err
+
+
+class _Step:
+    """What ``create_compressed_model`` is doing, for the message of an unexpected failure."""
+
+    now = "parsing the config"
+
+
+def _create(
+    model: nn.Module,
+    config: NNCFConfig | dict[str, Any],
+    compression_state: dict[str, Any] | None,
+    example_inputs: tuple[Any, ...] | None,
+    example_kwargs: dict[str, Any] | None,
+    allow_config_change: bool,
+    step: _Step,
+) -> tuple[CompressionController, nn.Module]:
     import netsculpt.algorithms  # noqa: F401  (registers the algorithms; imported late to avoid a cycle)
 
     cfg = config if isinstance(config, NNCFConfig) else NNCFConfig.from_dict(config)
+    step.now = "checking the model and the compression_state"
     if get_runtime(model) is not None:
         raise ConfigError("model: already compressed by netsculpt; strip it or pass the original model")
     if compression_state is not None:
@@ -162,29 +193,39 @@ def create_compressed_model(
                 "input_info: required to build example inputs; got nothing. "
                 'Add "input_info": {"sample_size": [1, C, H, W]} or pass example_inputs='
             )
+        step.now = "building example inputs from input_info"
         example_inputs, built_kwargs = make_example_inputs(cfg.input_infos, device)
         example_kwargs = {**built_kwargs, **(example_kwargs or {})}
+    step.now = "tracing the model"
     graph = ModelGraph.build(model, tuple(example_inputs), example_kwargs)
     builder_state = (compression_state or {}).get("builder_state", {})
     plans = []
     for algo_cfg in cfg.algorithms:
         algo = get_algorithm(algo_cfg.algorithm)
+        step.now = f"checking {algo.name}"
         ctx = BuildContext(
             cfg, graph, tuple(example_inputs), example_kwargs or {}, device, builder_state.get(algo.name)
         )
         ctx.extra["model"] = model  # read-only in check(): knowledge_distillation copies it as the teacher
+        ctx.extra["allow_config_change"] = allow_config_change
         plans.append((algo, algo_cfg, algo.check(algo_cfg, ctx), ctx))
+    step.now = "checking the stack"
     check_stack([(algo, algo_cfg, plan) for algo, algo_cfg, plan, _ in plans], graph)
     snapshot = ModelSnapshot.take(model)
     try:  # everything that changes the model, the controller and the resumed state: all or nothing
         parts = []
         for algo, algo_cfg, plan, ctx in plans:
+            step.now = f"applying {algo.name}"
             with _resume_errors(compression_state, f"builder_state.{algo.name}"):
                 parts.append(algo.apply(model, algo_cfg, plan, ctx))
+        step.now = "building the controller"
         ctrl = CompressionController(model, parts, cfg, tuple(example_inputs), example_kwargs, graph=graph)
         if compression_state is not None:
+            step.now = "loading compression_state"
             with _resume_errors(compression_state, "ctrl_state"):
                 ctrl.load_state(compression_state)
+        step.now = "synchronising the compression across processes"
+        sync_compression(model, ctrl)  # under torch.distributed: rank 0's decisions and tensors everywhere
     except BaseException:
         snapshot.restore()
         raise

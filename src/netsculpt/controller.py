@@ -14,8 +14,11 @@ from torch import nn
 from netsculpt.algorithms.base import AlgorithmPart, CompressionStage
 from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.config.nncf_config import NNCFConfig
-from netsculpt.errors import ExportError, NetsculptError
+from netsculpt.errors import ExportError, InternalError, NetsculptError
+from netsculpt.graph.hooks import get_runtime
 from netsculpt.graph.trace import ModelGraph
+from netsculpt.metrics.coverage import Uncompressed, uncompressed_weights, warn_uncompressed
+from netsculpt.rollback import ModelSnapshot
 from netsculpt.state_schema import config_fingerprint
 
 __all__ = ["CompositeScheduler", "CompressionController", "Statistics"]
@@ -70,8 +73,19 @@ class CompositeScheduler(StepCounter):
         super().__init__()
         self.schedulers = list(schedulers)
         self.stripped = False  # set when the model was stripped in place: nothing is left to schedule
+        self.distributed = False  # set by ctrl.distributed()
+        self._warned_distributed = False
 
     def _check_live(self, what: str) -> None:
+        if not self.distributed and not self._warned_distributed:
+            from netsculpt.distributed import process_group_active
+
+            self._warned_distributed = True
+            if process_group_active():
+                logger.warning(
+                    "netsculpt: a torch.distributed process group is initialised but ctrl.distributed() was not "
+                    "called; call it on every rank after create_compressed_model, as with NNCF"
+                )
         if self.stripped:
             raise NetsculptError(
                 f"ctrl.scheduler.{what}: the model was stripped in place (ctrl.strip(do_copy=False)), so no "
@@ -121,6 +135,17 @@ class CompressionController:
         self.example_inputs = example_inputs
         self.example_kwargs = example_kwargs or {}
         self.scheduler = CompositeScheduler([p.scheduler for p in parts])
+        rt = get_runtime(model)
+        if rt is not None and graph is not None:
+            rt.expect_from(graph)  # every hook checks at run time that it gets the tensor traced there
+        #: Per algorithm, the weights in its scopes it could not compress (listed in a warning, counted in stats).
+        self.uncompressed: dict[str, tuple[Uncompressed, ...]] = {}
+        if graph is not None:
+            for p in parts:
+                skipped = uncompressed_weights(p, graph)
+                if skipped:
+                    self.uncompressed[p.name] = skipped
+                    warn_uncompressed(p.name, skipped)
 
     @property
     def name(self) -> str:
@@ -161,7 +186,10 @@ class CompressionController:
 
     def statistics(self, quickly_collected_only: bool = False) -> Statistics:
         """Statistics of every algorithm (``print(ctrl.statistics())`` shows a table)."""
-        return Statistics({p.name: p.statistics() for p in self.child_ctrls})
+        stats = {p.name: p.statistics() for p in self.child_ctrls}
+        for name, skipped in self.uncompressed.items():
+            stats[name] = {**stats[name], "weights_left_uncompressed": len(skipped)}
+        return Statistics(stats)
 
     def compression_stage(self) -> CompressionStage:
         """FULLY only when every part is fully compressed, UNCOMPRESSED when none has started."""
@@ -203,7 +231,9 @@ class CompressionController:
     def strip(self, do_copy: bool = True) -> nn.Module:
         """Model without training-only machinery; quantizers become native torch fake-quantize ops.
 
-        Structural parts are stripped first, then masks, then quantization, whatever the list order.
+        Structural parts are stripped first, then masks, then quantization, whatever the list order. If a part
+        fails, an in-place strip puts the compressed model back as it was (the controller keeps working); an
+        unexpected exception becomes an ``InternalError`` naming the part, the original chained.
         """
         if self.scheduler.stripped:
             raise NetsculptError(
@@ -211,9 +241,22 @@ class CompressionController:
                 "now. Use it as it is, or strip copies (do_copy=True) when you need more than one"
             )
         model = copy.deepcopy(self.model) if do_copy else self.model
+        snapshot = None if do_copy else ModelSnapshot.take(model)
         order = {"structural": 0, "mask": 1, "quant": 2}
-        for p in sorted(self.child_ctrls, key=lambda p: order.get(getattr(p, "kind", "quant"), 3)):
-            p.strip(model)
+        part = None
+        try:
+            for part in sorted(self.child_ctrls, key=lambda p: order.get(getattr(p, "kind", "quant"), 3)):
+                part.strip(model)
+        except BaseException as err:
+            if snapshot is not None:
+                snapshot.restore()
+            if isinstance(err, NetsculptError) or not isinstance(err, Exception):
+                raise
+            raise InternalError(
+                f"ctrl.strip: unexpected {type(err).__name__} while stripping {getattr(part, 'name', '?')}: {err}. "
+                f"{'The compressed model was put back as it was' if snapshot else 'The compressed model is unchanged'}"
+                "; please report it with the traceback"
+            ) from err
         if not do_copy:
             self.scheduler.stripped = True
         return model.eval()
@@ -248,8 +291,16 @@ class CompressionController:
         """Kept for NNCF compatibility; export does all preparation itself."""
 
     def distributed(self) -> None:
-        """Mark the run as distributed. Quantizer ranges are parameters, so DDP keeps replicas in sync."""
-        logger.info("netsculpt: distributed mode on (no extra action needed for %s)", self.name)
+        """Mark the run as distributed (NNCF's call, on every rank after ``create_compressed_model``).
+
+        Under an initialised process group this synchronises the compression from rank 0 again (a collective:
+        call it on every rank); afterwards DDP keeps the replicas in step. See ``netsculpt.distributed``.
+        """
+        from netsculpt.distributed import sync_compression
+
+        self.scheduler.distributed = True
+        if not sync_compression(self.model, self):
+            logger.info("netsculpt: distributed mode on; no process group is initialised, nothing to synchronise")
 
     def export_model(
         self,
@@ -260,8 +311,15 @@ class CompressionController:
         model_args: tuple[Any, ...] | None = None,
         *,
         check: bool = True,
+        check_tolerance: float = 0.05,
     ) -> Path:
         """Export the compressed model to ONNX (QDQ int8, BN folded, dynamic batch) and check it in ORT.
+
+        The inputs are the example inputs of ``create_compressed_model`` (positional and keyword, e.g.
+        ``input_info`` entries with ``keyword``), or ``model_args`` in NNCF's form: positional arguments, then
+        optionally a dict of keyword arguments last (``(x, {"attention_mask": m})``). Every output tensor of any
+        structure becomes a graph output. With ``check``, ONNX Runtime must agree with the model on every output
+        within ``check_tolerance`` (relative to the output's largest value), else ``ExportError``.
 
         Returns:
             The path written.
@@ -284,16 +342,22 @@ class CompressionController:
                 "needs float32. Compress a float32 model (model.float()) and run it in lower precision after export"
             )
         stripped = self.strip(do_copy=True)
-        args = model_args if model_args is not None else self.example_inputs
+        args, kwargs = tuple(self.example_inputs), dict(self.example_kwargs)
+        if model_args is not None:
+            args, kwargs = tuple(model_args), {}
+            if args and isinstance(args[-1], dict):
+                args, kwargs = args[:-1], dict(args[-1])
         try:
             return export_onnx(
                 stripped,
-                tuple(args),
+                args,
                 path,
+                example_kwargs=kwargs,
                 graph=self.graph,
                 input_names=input_names,
                 output_names=output_names,
                 check=check,
+                tolerance=check_tolerance,
             )
         except NetsculptError:
             raise

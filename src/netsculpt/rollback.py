@@ -8,6 +8,9 @@ runtime child, instance-level ``forward`` overrides) from a shallow copy of each
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +19,25 @@ from torch import nn
 
 from netsculpt.graph.hooks import detach_runtime
 
-__all__ = ["ModelSnapshot"]
+__all__ = ["ModelSnapshot", "fingerprint"]
 
 
-def _shallow(value: Any) -> Any:
-    return copy.copy(value) if isinstance(value, (dict, list, set)) else value
+def _shallow(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A copy of nested dicts, lists and sets (hook tables such as ``{address: {slot: [(prio, key)]}}`` are edited
+    in place by strip); every other object (modules, tensors, hooks) is shared."""
+    if not isinstance(value, (dict, list, set)):
+        return value
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    out = copy.copy(value)  # keeps the type (OrderedDict of hooks, list subclasses)
+    memo[id(value)] = out
+    if isinstance(value, dict) and isinstance(out, dict):
+        for k, v in value.items():
+            out[k] = _shallow(v, memo)
+    elif isinstance(value, list) and isinstance(out, list):
+        out[:] = [_shallow(v, memo) for v in value]
+    return out
 
 
 @dataclass
@@ -56,3 +73,17 @@ class ModelSnapshot:
                     target.copy_(value)
                 elif isinstance(target, torch.Tensor):  # resized or retyped in place (``.data = ...``)
                     target.data = value
+
+
+def fingerprint(model: torch.nn.Module, settings: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 (16 hex digits) of the model's parameters and buffers (names, shapes, values) and ``settings``."""
+    h = hashlib.sha256()
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t is None:
+            continue
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(json.dumps(dict(settings or {}), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]

@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
 from netsculpt.config.checks import describe, did_you_mean
 from netsculpt.errors import StateError
 
@@ -97,6 +99,11 @@ def _fields(spec: Mapping[str, tuple[Check, bool]]) -> Check:
     return check
 
 
+def _tensors(v: Any, path: str) -> None:
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items()):
+        raise state_error(path, "expected a state dict (names to tensors)", got=v)
+
+
 _STR = _type(str, "a string")
 _BOOL = _type(bool, "true or false")
 _LEVEL = _num(0.0, 1.0)
@@ -119,6 +126,8 @@ BUILDER: dict[str, Check] = {
         "fixed_counts": (_optional(_list(_int(0))), False),
     }),
     "binarization": _fields({"mode": (_STR, False), "layers": _LAYERS}),
+    "knowledge_distillation": _fields({"teacher_fingerprint": (_STR, False), "teacher": (_tensors, False),
+                                       "latest_loss": (_num(-1e30, 1e30), False)}),
 }
 _COUNTERS = {"current_epoch": (_COUNTER, True), "current_step": (_COUNTER, False)}
 _STEPS = {"steps_per_epoch": (_optional(_int(1)), False)}
@@ -214,10 +223,7 @@ def config_differences(state: Mapping[str, Any], config: Any) -> list[str]:
     if not isinstance(algos, Mapping) or not all(isinstance(v, Mapping) for v in algos.values()):
         raise state_error("fingerprint.algorithms", "expected an object of objects, one per algorithm", got=algos)
     now = config_fingerprint(config)
-    single = not isinstance(config.get("compression"), (list, tuple))
-    where = {
-        a.algorithm: "compression" if single else f"compression[{i}]" for i, a in enumerate(config.algorithms)
-    }
+    where = {a.algorithm: config.path_of(a) for a in config.algorithms}
     diffs = []
     if saved.get("target_device", now["target_device"]) != now["target_device"]:
         diffs.append(f"target_device (saved {saved.get('target_device')!r}, now {now['target_device']!r})")

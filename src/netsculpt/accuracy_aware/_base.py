@@ -19,8 +19,11 @@ from netsculpt.accuracy_aware.callbacks import (
     UpdateLearningRateFn,
     ValidateFn,
 )
-from netsculpt.accuracy_aware.runner import TrainingRunner
+from netsculpt.accuracy_aware.runner import DEFAULT_METRIC_RANGE, TrainingRunner, check_metric
 from netsculpt.config.nncf_config import AccuracyAwareTrainingParams
+from netsculpt.distributed import is_main_process
+from netsculpt.errors import CallbackError, NetsculptError
+from netsculpt.train.hooks import metric_value
 
 __all__ = ["BaseLoop", "minimal_tolerable_accuracy"]
 
@@ -48,12 +51,19 @@ class BaseLoop:
         verbose: bool,
         dump_checkpoints: bool,
         default_log_dir: str | None,
+        metric_range: tuple[float, float] | None = DEFAULT_METRIC_RANGE,
     ) -> None:
         self.params = params
         self.compression_controller = ctrl
-        self.uncompressed_model_accuracy = float(uncompressed_model_accuracy)
+        self.uncompressed_model_accuracy = check_metric(
+            metric_value(uncompressed_model_accuracy, "uncompressed_model_accuracy"),
+            "uncompressed_model_accuracy",
+            metric_range,
+        )
         self.minimal_tolerable_accuracy = minimal_tolerable_accuracy(params, self.uncompressed_model_accuracy)
-        self._runner_args = {"lr_updates_needed": lr_updates_needed, "verbose": verbose}
+        self._runner_args: dict[str, Any] = {
+            "lr_updates_needed": lr_updates_needed, "verbose": verbose, "metric_range": metric_range,
+        }
         self.dump_checkpoints = dump_checkpoints
         self._default_log_dir = default_log_dir
         self.runner = self._new_runner()
@@ -101,12 +111,50 @@ class BaseLoop:
             log_dir if log_dir is not None else self._default_log_dir,
         )
         self._stop_reason = ""
-        model = self._run(model)
+        try:
+            model = self._run(model)
+        except BaseException as err:
+            error = self._abort(model, err)
+            if error is err:
+                raise
+            raise error from err
         self._finish()
         return model
 
     def _run(self, model: nn.Module) -> nn.Module:
         raise NotImplementedError
+
+    def _restore_best(self, model: nn.Module) -> bool:
+        """Load the best checkpoint (and, in adaptive mode, its compression rate)."""
+        return self.runner.restore_best(model)
+
+    def _abort(self, model: nn.Module, err: BaseException) -> BaseException:
+        """After a failure inside the loop: restore the best checkpoint, write the statistics, and return the error
+        to raise (a netsculpt error as it is, a callback's exception wrapped in ``CallbackError``)."""
+        r = self.runner
+        where = r.calling or "the accuracy-aware loop"
+        r.calling = ""
+        restored = False
+        try:
+            restored = self._restore_best(model)
+        except Exception:  # the restore itself failed (e.g. load_checkpoint_fn): report the original error
+            logger.exception("accuracy-aware %s: restoring the best checkpoint failed", self.mode)
+        self._stop_reason = f"{where} raised {type(err).__name__} at epoch {r.cumulative_epoch_count}"
+        try:
+            self._finish()
+        except Exception:
+            logger.exception("accuracy-aware %s: writing the statistics failed", self.mode)
+        done = (
+            f"the best epoch {r.best_epoch} (metric {r.best_accuracy}) was restored" if restored
+            else "no epoch had been kept yet, the model is as the failure left it"
+        )
+        if r.log_dir is not None:
+            done += f"; statistics written to {r.log_dir}"
+        logger.error("accuracy-aware %s: %s; %s", self.mode, self._stop_reason, done)
+        if not isinstance(err, Exception) or isinstance(err, NetsculptError):
+            return err  # KeyboardInterrupt and netsculpt's own errors (a bad metric...) as they are
+        return CallbackError(f"accuracy-aware {self.mode}: {where} raised {type(err).__name__}: {err} at epoch "
+                             f"{r.cumulative_epoch_count}; {done}")
 
     def _finish(self) -> None:
         r = self.runner
@@ -137,7 +185,7 @@ class BaseLoop:
             r.best_accuracy,
             r.best_rate,
         )
-        if r.log_dir is not None:
+        if r.log_dir is not None and is_main_process():
             plot_history(
                 r.history, self.minimal_tolerable_accuracy, r.log_dir / "accuracy_aware_training.png", self.mode
             )

@@ -10,7 +10,7 @@ from torch import nn
 
 from netsculpt.accuracy_aware._base import BaseLoop
 from netsculpt.accuracy_aware._schedulers import disable_rate_schedulers
-from netsculpt.config.nncf_config import AccuracyAwareTrainingParams
+from netsculpt.config.nncf_config import RATE_ALGORITHMS, AccuracyAwareTrainingParams
 from netsculpt.errors import ConfigError
 
 __all__ = ["ADAPTIVE_DEFAULTS", "AdaptiveCompressionTrainingLoop"]
@@ -49,8 +49,8 @@ class AdaptiveCompressionTrainingLoop(BaseLoop):
         except AttributeError:
             raise ConfigError(
                 "accuracy_aware_training.mode: 'adaptive_compression_level' drives the compression rate, but no "
-                f"algorithm of the stack ({', '.join(names) or 'none'}) has one. filter_pruning and sparsity "
-                "(magnitude_sparsity, rb_sparsity) provide a compression rate; use mode 'early_exit' otherwise"
+                f"algorithm of the stack ({', '.join(names) or 'none'}) has one. {', '.join(RATE_ALGORITHMS)} "
+                "provide a compression rate; use mode 'early_exit' otherwise"
             ) from None
         caps = [float(p.maximal_compression_rate) for p in _rate_parts(ctrl) if hasattr(p, "maximal_compression_rate")]
         self.minimal_compression_rate = minimal_compression_rate
@@ -146,7 +146,7 @@ class AdaptiveCompressionTrainingLoop(BaseLoop):
             r.train_epoch(model)
             acc = r.validate(model, "search", rate_target)
             self._record(model, rate_target)
-            if r.early_stopping_fn is not None and r.early_stopping_fn(acc):
+            if r.stop_early(acc):
                 force = True
             r.update_learning_rate()
         return self._final(model)
@@ -160,9 +160,14 @@ class AdaptiveCompressionTrainingLoop(BaseLoop):
                 self.minimal_tolerable_accuracy,
             )
             return model
-        self.compression_controller.compression_rate = r.best_rate
-        r.restore_best(model)
+        self._restore_best(model)
         return model
+
+    def _restore_best(self, model: nn.Module) -> bool:
+        """The best checkpoint with the compression rate it was taken at."""
+        if self.runner.best_rate is not None:
+            self.compression_controller.compression_rate = self.runner.best_rate
+        return self.runner.restore_best(model)
 
     def _extra_statistics(self) -> dict[str, Any]:
         return {

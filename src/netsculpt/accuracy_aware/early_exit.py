@@ -43,7 +43,7 @@ class EarlyExitTrainingLoop(BaseLoop):
             if self._checkpoint(model):
                 self._stop_reason = f"criterion met at epoch {r.cumulative_epoch_count}"
                 return model
-            if r.fully_compressed() and r.early_stopping_fn is not None and r.early_stopping_fn(acc):
+            if r.fully_compressed() and r.stop_early(acc):
                 self._stop_reason = f"early_stopping_fn at epoch {r.cumulative_epoch_count}"
                 break
             r.update_learning_rate()

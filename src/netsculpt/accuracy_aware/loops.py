@@ -13,6 +13,7 @@ from typing import Any
 
 from netsculpt.accuracy_aware.adaptive import AdaptiveCompressionTrainingLoop
 from netsculpt.accuracy_aware.early_exit import EarlyExitTrainingLoop
+from netsculpt.accuracy_aware.runner import DEFAULT_METRIC_RANGE
 from netsculpt.config.nncf_config import NNCFConfig
 from netsculpt.errors import ConfigError
 
@@ -29,6 +30,7 @@ def create_accuracy_aware_training_loop(
     *,
     minimal_compression_rate: float = 0.0,
     maximal_compression_rate: float = 0.95,
+    metric_range: tuple[float, float] | None = DEFAULT_METRIC_RANGE,
 ) -> EarlyExitTrainingLoop | AdaptiveCompressionTrainingLoop:
     """The loop named by the config's ``accuracy_aware_training.mode`` (NNCF 2.x signature).
 
@@ -41,6 +43,12 @@ def create_accuracy_aware_training_loop(
         dump_checkpoints: write the best checkpoint (and call ``dump_checkpoint_fn``).
         minimal_compression_rate: adaptive mode: lower bound of the searched rate.
         maximal_compression_rate: adaptive mode: upper bound (capped by the algorithm's own maximum).
+        metric_range: netsculpt: the range every metric (``uncompressed_model_accuracy`` and each ``validate_fn``
+            result) must lie in, default an accuracy in % ([0, 100]); ``None`` accepts any finite number.
+            A NaN, infinite or out-of-range metric stops the loop with a ``ConfigError``.
+
+    When a callback raises, the loop restores the best checkpoint, writes its statistics and raises
+    ``CallbackError`` (the callback's exception chained); ``KeyboardInterrupt`` is re-raised after the same.
 
     Raises:
         ConfigError: no ``accuracy_aware_training`` section, or adaptive mode without a compression rate.
@@ -57,6 +65,7 @@ def create_accuracy_aware_training_loop(
         "verbose": verbose,
         "dump_checkpoints": dump_checkpoints,
         "default_log_dir": cfg.log_dir,
+        "metric_range": metric_range,
     }
     if aat.mode == "early_exit":
         return EarlyExitTrainingLoop(aat.params, ctrl, uncompressed_model_accuracy, **common)

@@ -29,12 +29,36 @@ from netsculpt.accuracy_aware.callbacks import (
     ValidateFn,
 )
 from netsculpt.algorithms.base import CompressionStage
+from netsculpt.distributed import is_main_process, mean_across_processes
+from netsculpt.errors import ConfigError
 from netsculpt.train.hooks import TrainHooks
 
-__all__ = ["EpochRecord", "TrainingRunner", "scale_learning_rate"]
+__all__ = ["DEFAULT_METRIC_RANGE", "EpochRecord", "TrainingRunner", "check_metric", "scale_learning_rate"]
 
 logger = logging.getLogger(__name__)
 BEST_CHECKPOINT = "acc_aware_checkpoint_best.pth"
+#: The range ``validate_fn``'s metric must lie in by default: an accuracy in % (a fraction in [0, 1] also fits).
+DEFAULT_METRIC_RANGE = (0.0, 100.0)
+
+
+def check_metric(value: float, what: str, metric_range: tuple[float, float] | None) -> float:
+    """``value`` if finite and within ``metric_range`` (``None``: any finite value).
+
+    Raises:
+        ConfigError: a NaN / infinite metric or one outside the range, naming ``what`` and the value.
+    """
+    if not math.isfinite(value):
+        raise ConfigError(
+            f"{what}: the metric must be a finite number; got {value}. A NaN usually means the model diverged "
+            "(check the loss and learning rate) or an empty validation set"
+        )
+    if metric_range is not None and not metric_range[0] <= value <= metric_range[1]:
+        raise ConfigError(
+            f"{what}: the metric must lie in [{metric_range[0]:g}, {metric_range[1]:g}]; got {value}. Pass "
+            "metric_range=(low, high) to create_accuracy_aware_training_loop for a metric on another scale, or "
+            "metric_range=None for any finite value"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -109,8 +133,11 @@ class TrainingRunner:
         lr_updates_needed: bool,
         verbose: bool,
         dump_checkpoints: bool,
+        metric_range: tuple[float, float] | None = DEFAULT_METRIC_RANGE,
     ) -> None:
         self.ctrl = ctrl
+        self.metric_range = metric_range
+        self.calling = ""  # the user callback running now ("" between callbacks): named when one raises
         self.uncompressed_model_accuracy = float(uncompressed_model_accuracy)
         self.minimal_tolerable_accuracy = float(minimal_tolerable_accuracy)
         self.maximal_total_epochs = maximal_total_epochs
@@ -169,7 +196,9 @@ class TrainingRunner:
         if self._configure_optimizers_fn is None:
             self.optimizer, self.lr_scheduler = None, None
             return
+        self.calling = "configure_optimizers_fn"
         self.optimizer, self.lr_scheduler = self._configure_optimizers_fn()
+        self.calling = ""
         scale_learning_rate(self.optimizer, self.lr_scheduler, self.lr_factor)
 
     def reset_training(self) -> None:
@@ -181,6 +210,7 @@ class TrainingRunner:
     def train_epoch(self, model: nn.Module) -> None:
         """``ctrl.scheduler.epoch_step()`` then the user's ``train_epoch_fn``."""
         self.ctrl.scheduler.epoch_step()
+        self.calling = "train_epoch_fn"
         loss = self._train_epoch_fn(
             self.ctrl,
             model,
@@ -188,6 +218,7 @@ class TrainingRunner:
             optimizer=self.optimizer,
             lr_scheduler=self.lr_scheduler,
         )
+        self.calling = ""
         self.current_loss = float(loss) if isinstance(loss, (int, float)) and not isinstance(loss, bool) else None
         self.training_epoch_count += 1
         self.cumulative_epoch_count += 1
@@ -195,9 +226,11 @@ class TrainingRunner:
     def update_learning_rate(self) -> None:
         """The user's ``update_learning_rate_fn``, else one scheduler step per epoch (if ``lr_updates_needed``)."""
         if self._update_learning_rate_fn is not None:
+            self.calling = "update_learning_rate_fn"
             self._update_learning_rate_fn(
                 self.lr_scheduler, self.training_epoch_count, self.current_val_metric_value, self.current_loss
             )
+            self.calling = ""
             return
         if not self.lr_updates_needed:
             return
@@ -206,6 +239,15 @@ class TrainingRunner:
                 sched.step(self.current_val_metric_value)
             else:
                 sched.step()
+
+    def stop_early(self, metric: float) -> bool:
+        """The user's ``early_stopping_fn(metric)`` (False when there is none)."""
+        if self.early_stopping_fn is None:
+            return False
+        self.calling = "early_stopping_fn"
+        stop = bool(self.early_stopping_fn(metric))
+        self.calling = ""
+        return stop
 
     # ----------------------------------------------------------------- validation
     def accuracy_budget(self, metric: float) -> float:
@@ -225,7 +267,11 @@ class TrainingRunner:
 
     def validate(self, model: nn.Module, phase: str, rate_target: float | None = None) -> float:
         """Run ``validate_fn``, record the result, log a progress line and TensorBoard scalars."""
+        self.calling = "validate_fn"
         metric = self.hooks.validate(model, epoch=self.cumulative_epoch_count)
+        check_metric(metric, f"validate_fn (epoch {self.cumulative_epoch_count})", self.metric_range)
+        metric = mean_across_processes(metric)  # under DDP: one metric, so every rank takes the same decisions
+        self.calling = ""
         self.current_val_metric_value = metric
         self.best_val_metric_value = max(self.best_val_metric_value, metric)
         stage = CompressionStage(int(self.ctrl.compression_stage())).name
@@ -284,8 +330,11 @@ class TrainingRunner:
         ``acc_aware_checkpoint_best.pth``, or netsculpt's own checkpoint (state_dict + compression state).
         """
         written: Path | None = None
-        if self.dump_checkpoints and self._dump_checkpoint_fn is not None and self.log_dir is not None:
+        writes = self.dump_checkpoints and is_main_process()  # under DDP only rank 0 writes files
+        if writes and self._dump_checkpoint_fn is not None and self.log_dir is not None:
+            self.calling = "dump_checkpoint_fn"
             out = self._dump_checkpoint_fn(model, self.ctrl, self, self.log_dir)
+            self.calling = ""
             written = Path(out) if out is not None else None
         if not is_best:
             return
@@ -293,7 +342,7 @@ class TrainingRunner:
         self.best_epoch = self.cumulative_epoch_count
         self.best_accuracy = self.current_val_metric_value
         self.best_rate = rate
-        if not self.dump_checkpoints or self.log_dir is None:
+        if not writes or self.log_dir is None:
             return
         path = self.log_dir / BEST_CHECKPOINT
         if written is not None and written.is_file():
@@ -319,7 +368,9 @@ class TrainingRunner:
             return False
         if self._load_checkpoint_fn is not None and self.best_checkpoint_path is not None:
             logger.log(self._level, "accuracy-aware: loading the best checkpoint %s", self.best_checkpoint_path)
+            self.calling = "load_checkpoint_fn"
             self._load_checkpoint_fn(model, self.best_checkpoint_path)
+            self.calling = ""
             return True
         logger.log(self._level, "accuracy-aware: restoring the best model (epoch %s)", self.best_epoch)
         model.load_state_dict(self._best_state)

@@ -84,6 +84,7 @@ def touched_layers(name: str, cfg: Any, plan: Any, graph: ModelGraph) -> dict[st
         normalize_patterns(getattr(cfg, "ignored_scopes", None)),
         normalize_patterns(getattr(cfg, "target_scopes", None)),
         where=name,
+        graph=graph,
     )
     return {n.scope: "weights" for n in graph.nodes if n.op in WEIGHTED_OPS and n.scope in scope}
 

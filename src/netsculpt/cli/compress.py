@@ -62,8 +62,16 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
     p.add_argument("--threads", type=positive_int, default=2, help="torch and ONNX Runtime threads (default 2)")
     p.add_argument("--download", action="store_true", help="download a missing dataset (MD5-checked)")
     p.add_argument("--data-root", default=None, help="directory searched first for dataset files")
+    p.add_argument("--strict-config", action="store_true",
+                   help="reject top-level config keys netsculpt does not read (default: ignore them with a warning, "
+                   "as NNCF's sample configs carry their training script's settings there)")
+    p.add_argument("--verify", choices=("strict", "warn", "off"), default="strict",
+                   help="local dataset files whose checksum differs from the official release: refuse them "
+                   "(strict, default), use them with a warning (warn), or skip the check (off)")
     p.add_argument("--latency-repeats", type=positive_int, default=20,
                    help="timed ONNX Runtime runs per latency measurement (default 20)")
+    p.add_argument("--ekg", type=Path, default=None, metavar="EKG.json",
+                   help="EKG: search the filter_pruning sub-network and fine-tune with its memory bank (docs/EKG.md)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -78,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, exit_status, run_compression
     from netsculpt.config import NNCFConfig
 
-    config = NNCFConfig.from_json(args.config)
+    config = NNCFConfig.from_json(args.config, strict=args.strict_config)
+    if args.ekg is not None:  # the EKG settings and the pruning section are checked before any training
+        from netsculpt.search.ekg.cli import check_ekg
+
+        check_ekg(args.ekg, config)
     torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{algorithms_tag(config)}"
     opts = CompressOptions(
@@ -97,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
         test_limit=args.test_limit,
         threads=args.threads,
         download=args.download,
+        verify=args.verify,
         data_root=args.data_root,
         seed=args.seed,
         progress=not args.no_progress,
         latency_repeats=args.latency_repeats,
+        ekg=args.ekg,
     )
     report = run_compression(opts)
     return exit_status(report)

@@ -18,10 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from netsculpt.checkpoint import read_checkpoint
 from netsculpt.cli.accuracy_aware import AccuracyAwareResult, run_accuracy_aware
 from netsculpt.cli.export_fp32 import export_fp32_onnx
 from netsculpt.cli.preflight import check_data_root, check_input_info, check_out_dir, check_schedule, data_source
 from netsculpt.config.nncf_config import NNCFConfig
+from netsculpt.data._download import Verify
 from netsculpt.errors import ConfigError, NetsculptError
 
 __all__ = [
@@ -80,10 +82,12 @@ class CompressOptions:
     test_limit: int | None = None
     threads: int = 2
     download: bool = False
+    verify: Verify = "strict"  # local dataset files that differ from the official release are refused
     data_root: str | None = None
     seed: int = 0
     progress: bool = True
     latency_repeats: int = 20
+    ekg: Path | None = None  # EKG settings: search + memory-bank fine-tuning (docs/EKG.md)
 
 
 def algorithms_tag(config: NNCFConfig) -> str:
@@ -100,12 +104,7 @@ def with_input_info(config: NNCFConfig, sample_size: list[int]) -> NNCFConfig:
 
 
 def _load_baseline(model: nn.Module, path: Path, expected: str = "") -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"--checkpoint: file not found; got {path}") from None
-    except Exception as err:  # noqa: BLE001 - a user file that torch cannot read
-        raise ConfigError(f"--checkpoint: cannot load {path} with weights_only=True: {err}") from None
+    state = read_checkpoint(path, "--checkpoint")
     if isinstance(state, dict) and isinstance(state.get("model_state"), dict):
         state = state["model_state"]
     if not isinstance(state, dict):
@@ -236,6 +235,7 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         train_loader, test_loader = make_loaders(
             opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
             train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
+            verify=opts.verify,
         )
     source = data_source(opts.dataset, opts.data_root)
     tb = _tb_writer(out / "tb")
@@ -304,6 +304,12 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
     config = register_default_init_args(config, train_loader, criterion)
     with phase("create_compressed_model"):
         ctrl, model = create_compressed_model(model, config)
+    ekg_run = None
+    if opts.ekg is not None:
+        from netsculpt.search.ekg.cli import prepare_ekg
+
+        with phase("ekg search"):
+            ekg_run = prepare_ekg(opts.ekg, ctrl, train_loader, out, progress=opts.progress, echo=echo, seed=opts.seed)
     with phase("evaluation"):
         init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
     echo(f"compressed top-1 accuracy after initialisation: {100 * init_eval.accuracy:.2f} %")
@@ -322,7 +328,8 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
         for epoch in range(opts.finetune_epochs):
             ctrl.scheduler.epoch_step()
             with phase("fine-tuning"):
-                res = train_epoch(model, train_loader, optimizer, criterion, ctrl=ctrl, progress=opts.progress,
+                loader, loss_fn = (ekg_run.loader, ekg_run.criterion) if ekg_run else (train_loader, criterion)
+                res = train_epoch(model, loader, optimizer, loss_fn, ctrl=ctrl, progress=opts.progress,
                                   desc=f"finetune epoch {epoch + 1}/{opts.finetune_epochs}", tb_writer=tb,
                                   global_step=step, lr_scheduler=sched)
             step = res.global_step

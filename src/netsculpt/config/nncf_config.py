@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -15,12 +16,14 @@ from typing import Any, Literal, TypeVar
 from netsculpt.config.checks import did_you_mean, fail, join_path
 from netsculpt.config.fields import FieldCheckError, config_field, parse, schema_of, to_plain
 from netsculpt.config.registry import PLANNED_ALGORITHMS, config_class, list_configs
+from netsculpt.config.toplevel import ignored_top_level_keys
 from netsculpt.errors import ConfigError, NotSupportedYetError
 
 __all__ = ["AccuracyAwareTrainingConfig", "AccuracyAwareTrainingParams", "InputInfo", "NNCFConfig", "config_schema"]
 
 T = TypeVar("T")
 _DTYPES = ("float", "long", "int", "bool", "half", "double", "uint8")
+_MAX_EXAMPLE_ELEMENTS = 2**31
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +41,11 @@ class InputInfo:
         if not self.sample_size or any(d < 1 for d in self.sample_size):
             raise FieldCheckError(
                 "sample_size", f"must be a non-empty list of positive sizes; got {list(self.sample_size)}"
+            )
+        if math.prod(self.sample_size) > _MAX_EXAMPLE_ELEMENTS:  # an example tensor, built before tracing
+            raise FieldCheckError(
+                "sample_size",
+                f"must describe at most 2**31 elements (one example batch); got {list(self.sample_size)}",
             )
 
 
@@ -148,6 +156,24 @@ def _parse_compression(value: Any) -> tuple[Any, ...]:
     return tuple(parsed)
 
 
+#: Algorithms whose compression rate the ``adaptive_compression_level`` loop can drive (``ctrl.compression_rate``).
+RATE_ALGORITHMS = ("filter_pruning", "magnitude_sparsity", "rb_sparsity")
+
+
+def _check_adaptive_has_rate(aat: AccuracyAwareTrainingConfig | None, algorithms: tuple[Any, ...]) -> None:
+    """Reject ``adaptive_compression_level`` over a stack with no compression rate before any model is touched."""
+    if aat is None or aat.mode != "adaptive_compression_level":
+        return
+    names = [a.algorithm for a in algorithms]
+    if not any(n in RATE_ALGORITHMS for n in names):
+        raise fail(
+            "accuracy_aware_training.mode",
+            "'adaptive_compression_level' drives the compression rate, but no algorithm of the compression list "
+            f"has one ({', '.join(names) or 'the list is empty'})",
+            hint=f"Add one of {', '.join(RATE_ALGORITHMS)}, or use mode 'early_exit'",
+        )
+
+
 class NNCFConfig(dict[str, Any]):
     """NNCF 2.x compatible config: a dict validated on creation.
 
@@ -158,15 +184,23 @@ class NNCFConfig(dict[str, Any]):
         8
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, strict: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._extra_structs: dict[type[Any], Any] = {}
-        self._root = parse(_Root, dict(self), "")
+        known = [f.name for f in dataclasses.fields(_Root)] + list(_Root.__aliases__)
+        #: Top-level keys kept in the dict but not read (NNCF samples' training-script settings).
+        self.ignored_keys = ignored_top_level_keys(self, known, strict=strict)
+        self._root = parse(_Root, {k: v for k, v in self.items() if k not in self.ignored_keys}, "")
         self._algorithms = _parse_compression(self._root.compression)
+        if "compression" in self:  # without a compression list the loop checks the controller it is given
+            _check_adaptive_has_rate(self._root.accuracy_aware_training, self._algorithms)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NNCFConfig:
-        """Validate a dict (JSON-like; algorithm config dataclasses are accepted inside ``compression``)."""
+    def from_dict(cls, data: dict[str, Any], *, strict: bool = False) -> NNCFConfig:
+        """Validate a dict (JSON-like; algorithm config dataclasses are accepted inside ``compression``).
+
+        Top-level keys netsculpt does not read are kept and ignored with a warning; ``strict=True`` rejects them.
+        """
         if not isinstance(data, dict):
             raise fail("", "a config must be a JSON object", got=data)
         try:
@@ -177,11 +211,11 @@ class NNCFConfig(dict[str, Any]):
         except (TypeError, ValueError) as err:
             raise ConfigError(f"config: not JSON-like data ({err}). Use dicts, lists, strings, numbers, "
                               "booleans and null") from None
-        return cls(plain)
+        return cls(plain, strict=strict)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> NNCFConfig:
-        """Load and validate a JSON file."""
+    def from_json(cls, path: str | Path, *, strict: bool = False) -> NNCFConfig:
+        """Load and validate a JSON file (``strict``: see ``from_dict``)."""
         p = Path(path)
         try:
             data = json.loads(p.read_text())
@@ -192,9 +226,18 @@ class NNCFConfig(dict[str, Any]):
         except RecursionError:
             raise ConfigError(f"{p}: nested too deeply to be a config (recursion limit)") from None
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, strict=strict)
         except ConfigError as err:
             raise type(err)(f"{p}: {err}") from None
+
+    def path_of(self, algorithm: Any) -> str:
+        """Config path of one parsed algorithm section: ``compression`` (a single dict) or ``compression[i]``."""
+        if not isinstance(self.get("compression"), (list, tuple)):
+            return "compression"
+        index = next((i for i, a in enumerate(self.algorithms) if a is algorithm), None)
+        if index is None:
+            index = next((i for i, a in enumerate(self.algorithms) if a == algorithm), 0)
+        return f"compression[{index}]"
 
     @property
     def algorithms(self) -> tuple[Any, ...]:

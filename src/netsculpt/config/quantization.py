@@ -69,7 +69,9 @@ class PrecisionInitConfig:
     names or activation quantizer names (``{re}`` regexes allowed). ``seed`` (netsculpt only) seeds ``random``.
     """
 
-    type: Literal["hawq", "manual", "random", "autoq"] = config_field(doc="How bits are chosen.")
+    type: Literal["hawq", "manual", "random", "autoq"] = config_field(
+        "manual", doc="How bits are chosen (NNCF's default: manual, from bitwidth_per_scope)."
+    )
     bits: tuple[int, ...] = config_field((2, 4, 8), doc="Candidate weight bits (NNCF docs recommend [4, 8]).")
     compression_ratio: float = config_field(
         1.5, doc="Minimal INT8 bit-complexity / chosen bit-complexity (all 8-bit: 1.0, all 4-bit: 2.0).", min=0.0

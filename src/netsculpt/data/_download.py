@@ -10,11 +10,12 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from netsculpt.errors import DatasetError
+from netsculpt.errors import ConfigError, DatasetError
 
-__all__ = ["Opener", "cache_dir", "download_file", "download_first", "md5sum"]
+__all__ = ["VERIFY_MODES", "Opener", "Verify", "cache_dir", "check_verify", "download_file", "download_first",
+           "md5sum", "verify_checksum"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,36 @@ Opener = Callable[..., IO[bytes]]
 
 _CHUNK = 1 << 20
 _USER_AGENT = "netsculpt (https://pypi.org/project/netsculpt)"
+
+
+Verify = Literal["strict", "warn", "off"]
+VERIFY_MODES: tuple[str, ...] = ("strict", "warn", "off")
+"""What a local dataset file whose checksum differs from the official release does: ``strict`` refuses it
+(``DatasetError``), ``warn`` logs a warning and uses it, ``off`` skips the check."""
+
+
+def check_verify(verify: Any) -> Verify:
+    """``verify`` if it is one of :data:`VERIFY_MODES`, else a ``ConfigError``."""
+    if verify not in VERIFY_MODES:
+        raise ConfigError(f"dataset: verify must be one of {', '.join(VERIFY_MODES)}; got {verify!r}.")
+    return verify  # type: ignore[no-any-return]
+
+
+def verify_checksum(what: str, path: Path, got: str, expected: str, verify: Verify) -> None:
+    """Compare a local file's MD5 with the official one and act as ``verify`` says.
+
+    Raises:
+        DatasetError: a mismatch with ``verify="strict"``.
+    """
+    if got == expected:
+        logger.debug("%s matches the official release (MD5 %s)", path, got)
+        return
+    problem = f"{what}: {path} is not the official release (MD5 {got}, expected {expected})"
+    if verify == "strict":
+        raise DatasetError(f"{problem}; got altered or re-packed content. Delete it and fetch the files again "
+                           "(download=True, CLI --download), or pass verify='warn' (CLI --verify warn) to use it "
+                           "anyway.")
+    logger.warning("%s; using it anyway (verify='strict' refuses it)", problem)
 
 
 def cache_dir(name: str) -> Path:

@@ -114,13 +114,9 @@ def _read_batches(location: Path, names: tuple[str, ...]) -> dict[str, bytes]:
     return _read_members(location, names)
 
 
-def _check_archive(path: Path) -> None:
-    got = _download.md5sum(path)
-    if got == ARCHIVE_MD5:
-        logger.debug("%s matches the official release (MD5 %s)", path, got)
-    else:
-        logger.warning("%s is not the official CIFAR-10 binary release (MD5 %s, expected %s); using it anyway",
-                       path, got, ARCHIVE_MD5)
+def _check_archive(path: Path, verify: _download.Verify) -> None:
+    if verify != "off":
+        _download.verify_checksum("cifar10", path, _download.md5sum(path), ARCHIVE_MD5, verify)
 
 
 def _not_found(root: str | Path | None) -> DatasetError:
@@ -133,7 +129,7 @@ def _not_found(root: str | Path | None) -> DatasetError:
 
 
 def load_cifar10(split: Literal["train", "test"], *, root: str | Path | None = None, download: bool = False,
-                 limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 limit: int | None = None, verify: _download.Verify = "warn") -> tuple[np.ndarray, np.ndarray]:
     """Loads a CIFAR-10 split as raw arrays.
 
     Args:
@@ -142,6 +138,8 @@ def load_cifar10(split: Literal["train", "test"], *, root: str | Path | None = N
             else to ``~/.cache/netsculpt/cifar10``.
         download: Download the archive (MD5-checked) when it is not found locally.
         limit: Keep only the first ``limit`` examples.
+        verify: A local archive whose MD5 differs from the official release: ``"strict"`` raises, ``"warn"``
+            (default) logs a warning, ``"off"`` does not check. An extracted batch directory is not checked.
 
     Returns:
         ``(images, labels)``: uint8 images ``(N, 3, 32, 32)`` and int64 labels in ``[0, 10)``.
@@ -150,6 +148,7 @@ def load_cifar10(split: Literal["train", "test"], *, root: str | Path | None = N
         DatasetError: If the archive is missing (and ``download`` is false), cannot be
             downloaded, is corrupt, or lacks a batch file.
     """
+    verify = _download.check_verify(verify)
     location = find_cifar10(root)
     if location is None:
         if not download:
@@ -157,7 +156,9 @@ def load_cifar10(split: Literal["train", "test"], *, root: str | Path | None = N
         target = Path(root).expanduser() / NAME if root is not None else _download.cache_dir(NAME)
         location = _download.download_first([URL], target / ARCHIVE, ARCHIVE_MD5)
     elif location.is_file():
-        _check_archive(location)
+        _check_archive(location, verify)
+    else:
+        logger.info("cifar10: %s is an extracted directory; its files cannot be checked against the release", location)
     names = _SPLIT_MEMBERS[split]
     batches = _read_batches(location, names)
     missing = [name for name in names if name not in batches]

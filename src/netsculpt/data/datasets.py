@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from netsculpt.data._download import Verify
 from netsculpt.data.cifar10 import load_cifar10
 from netsculpt.data.digits import load_digits_arrays
 from netsculpt.data.fashion_mnist import load_fashion_mnist
@@ -119,7 +120,7 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray, info: DatasetInfo) -> Te
 
 
 def load_dataset(name: str, split: Literal["train", "test"], *, root: str | Path | None = None,
-                 download: bool = False, limit: int | None = None) -> TensorDataset:
+                 download: bool = False, limit: int | None = None, verify: Verify = "warn") -> TensorDataset:
     """Loads a dataset split as normalized tensors.
 
     Local copies are used when found (see :mod:`netsculpt.data.fashion_mnist` and
@@ -132,6 +133,8 @@ def load_dataset(name: str, split: Literal["train", "test"], *, root: str | Path
         download: Download missing files from the official source, verifying their MD5.
         limit: Keep only the first ``limit`` examples (the official order; for ``digits``
             the order of its fixed split).
+        verify: Local files that differ from the official release: ``"strict"`` raises ``DatasetError``,
+            ``"warn"`` (default) logs a warning, ``"off"`` does not check.
 
     Returns:
         A ``TensorDataset`` of float32 images ``(N, C, H, W)``, normalized with
@@ -144,9 +147,9 @@ def load_dataset(name: str, split: Literal["train", "test"], *, root: str | Path
     info = dataset_info(name)
     _check_args(split, limit)
     if info.name == "fashion_mnist":
-        images, labels = load_fashion_mnist(split, root=root, download=download, limit=limit)
+        images, labels = load_fashion_mnist(split, root=root, download=download, limit=limit, verify=verify)
     elif info.name == "cifar10":
-        images, labels = load_cifar10(split, root=root, download=download, limit=limit)
+        images, labels = load_cifar10(split, root=root, download=download, limit=limit, verify=verify)
     else:
         images, labels = load_digits_arrays(split, limit=limit)
     logger.info("loaded %s %s: %d images of shape %s", info.name, split, len(labels), tuple(images.shape[1:]))
@@ -155,7 +158,7 @@ def load_dataset(name: str, split: Literal["train", "test"], *, root: str | Path
 
 def make_loaders(name: str, batch_size: int, *, root: str | Path | None = None, download: bool = False,
                  train_limit: int | None = None, test_limit: int | None = None, seed: int = 0,
-                 num_workers: int = 0) -> tuple[Loader, Loader]:
+                 num_workers: int = 0, verify: Verify = "warn") -> tuple[Loader, Loader]:
     """Builds the train and test loaders of a dataset.
 
     Args:
@@ -167,6 +170,7 @@ def make_loaders(name: str, batch_size: int, *, root: str | Path | None = None, 
         test_limit: Keep only the first ``test_limit`` test examples.
         seed: Seed of the generator that shuffles the training set, for reproducible epochs.
         num_workers: Worker processes per loader.
+        verify: Local files that differ from the official release: ``"strict"``, ``"warn"`` or ``"off"``.
 
     Returns:
         ``(train_loader, test_loader)``; the training loader reshuffles every epoch, the test loader keeps order.
@@ -178,8 +182,8 @@ def make_loaders(name: str, batch_size: int, *, root: str | Path | None = None, 
     for arg, value, minimum in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ConfigError(f"dataset: {arg} must be an integer >= {minimum}; got {value!r}.")
-    train = load_dataset(name, "train", root=root, download=download, limit=train_limit)
-    test = load_dataset(name, "test", root=root, download=download, limit=test_limit)
+    train = load_dataset(name, "train", root=root, download=download, limit=train_limit, verify=verify)
+    test = load_dataset(name, "test", root=root, download=download, limit=test_limit, verify=verify)
     generator = torch.Generator().manual_seed(seed)
     train_loader: Loader = DataLoader(
         train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=num_workers

@@ -116,23 +116,19 @@ def _not_found(split: str, root: str | Path | None) -> DatasetError:
     )
 
 
-def _check_content(path: Path, data: np.ndarray) -> None:
+def _check_content(path: Path, data: np.ndarray, verify: _download.Verify) -> None:
     stem = path.name.removesuffix(".gz")
     expected = CONTENT_MD5.get(stem)
-    if expected is None:
+    if expected is None or verify == "off":
         return
     ndim = data.ndim
     header = bytes([0, 0, 0x08, ndim]) + np.asarray(data.shape, dtype=">u4").tobytes()
     got = hashlib.md5(header + data.tobytes(), usedforsecurity=False).hexdigest()
-    if got == expected:
-        logger.debug("%s matches the official release (MD5 %s)", path, got)
-    else:
-        logger.warning("%s is not the official Fashion-MNIST release (content MD5 %s, expected %s); using it anyway",
-                       path, got, expected)
+    _download.verify_checksum("fashion_mnist", path, got, expected, verify)
 
 
 def load_fashion_mnist(split: Literal["train", "test"], *, root: str | Path | None = None, download: bool = False,
-                       limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       limit: int | None = None, verify: _download.Verify = "warn") -> tuple[np.ndarray, np.ndarray]:
     """Loads a Fashion-MNIST split as raw arrays.
 
     Args:
@@ -141,14 +137,17 @@ def load_fashion_mnist(split: Literal["train", "test"], *, root: str | Path | No
             else to ``~/.cache/netsculpt/fashion_mnist``.
         download: Download the files (MD5-checked) when they are not found locally.
         limit: Keep only the first ``limit`` examples.
+        verify: Files whose decompressed content differs from the official release: ``"strict"`` raises,
+            ``"warn"`` (default) logs a warning, ``"off"`` does not check (repackaged ``.gz`` files pass).
 
     Returns:
         ``(images, labels)``: uint8 images of shape ``(N, 1, 28, 28)`` and int64 labels in ``[0, 10)``.
 
     Raises:
         DatasetError: If the files are missing (and ``download`` is false), cannot be
-            downloaded, or are corrupt.
+            downloaded, or are corrupt (or differ from the official release, with ``verify="strict"``).
     """
+    verify = _download.check_verify(verify)
     found = find_fashion_mnist(split, root)
     if found is None:
         if not download:
@@ -166,8 +165,8 @@ def load_fashion_mnist(split: Literal["train", "test"], *, root: str | Path | No
     if labels.size and int(labels.max()) >= 10:
         raise DatasetError(f"fashion_mnist: label out of range in {label_path}; got {int(labels.max())}, "
                            "expected 0-9. Fetch the files again.")
-    _check_content(image_path, images)
-    _check_content(label_path, labels)
+    _check_content(image_path, images, verify)
+    _check_content(label_path, labels, verify)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return images[:, None, :, :], labels.astype(np.int64)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["RUNTIME_ATTR", "ScopeTracker", "op_name", "param_names"]
+__all__ = ["RUNTIME_ATTR", "ScopeTracker", "is_size_arithmetic", "op_name", "param_names"]
 
 #: Attribute (and child-module name) of a compressed model's ``HookRuntime``; never a scope of the model.
 RUNTIME_ATTR = "_netsculpt"
@@ -100,3 +100,30 @@ def param_names(func: Any) -> tuple[str, ...]:
 def is_tensor(x: Any) -> bool:
     """True for tensors (parameters included)."""
     return isinstance(x, torch.Tensor)
+
+
+#: Python-operator arithmetic and comparisons: on plain ints in eager mode (sizes, lengths) they never reach torch.
+_SCALAR_OPS = frozenset(
+    {
+        "add", "sub", "mul", "div", "floor_divide", "remainder", "neg", "eq", "ne", "lt", "le", "gt", "ge",
+        "__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__", "__mul__", "__rmul__", "__imul__",
+        "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__neg__",
+        "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__and__", "__or__", "__index__", "__int__",
+    }
+)  # fmt: skip
+
+
+def is_size_arithmetic(name: str, args: Any, kwargs: Any) -> bool:
+    """True for scalar integer arithmetic (``name`` a Python operator, every tensor argument a 0-d integer
+    tensor, at least one): what ``seq_len + offset`` becomes when the JIT tracer of ``torch.onnx.export``
+    turns sizes into 0-d tensors, while in eager mode it is plain Python. Op addresses do not count these
+    calls (tracing and the runtime skip them alike), so an export counts ops as the eager trace did."""
+    if name not in _SCALAR_OPS:
+        return False
+    seen = False
+    for a in (*args, *(kwargs or {}).values()):
+        if isinstance(a, torch.Tensor):
+            if a.dim() != 0 or a.is_floating_point() or a.is_complex():
+                return False
+            seen = True
+    return seen

@@ -11,6 +11,12 @@ unchanged). While the root module runs, a ``TorchFunctionMode`` counts op calls 
 - *post hooks* to an output of the op at an address (activation quantizers);
 - *input hooks* to the model's positional inputs.
 
+Each hooked address is verified at run time against the trace (``expect_from``, set by the controller): the
+tensor a hook receives must have the floating-point-ness and rank the trace recorded there, else an
+``UnsupportedModelError`` names the address instead of compressing the wrong tensor (op calls that differ from
+the trace: data-dependent control flow, or code that runs only under ``torch.onnx.export`` tracing). Scalar
+integer arithmetic (sizes made 0-d tensors by the JIT tracer) is not counted, as in tracing.
+
 Each hook is a chain of keys into ``ops``; chains are sorted by a priority so stacked algorithms always
 compose in the same order (masks before quantizers).
 
@@ -20,6 +26,7 @@ bypassed, returns its input without running (elastic depth); :mod:`netsculpt.gra
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -31,7 +38,7 @@ from torch.overrides import TorchFunctionMode
 
 import netsculpt.graph.bypass as _bypass
 from netsculpt.errors import UnsupportedModelError
-from netsculpt.graph._scopes import RUNTIME_ATTR, ScopeTracker, op_name, param_names
+from netsculpt.graph._scopes import RUNTIME_ATTR, ScopeTracker, is_size_arithmetic, op_name, param_names
 from netsculpt.graph.trace import Address, ModelGraph, format_address
 
 __all__ = ["RUNTIME_ATTR", "HookRuntime", "attach_runtime", "detach_runtime", "get_runtime"]
@@ -49,6 +56,8 @@ class _RuntimeMode(TorchFunctionMode):
         rt = self.rt
         scope = rt.tracker.stack[-1]
         name = op_name(func)
+        if is_size_arithmetic(name, args, kwargs):
+            return func(*args, **(kwargs or {}))
         key = (scope, name)
         idx = rt.counters.get(key, 0)
         rt.counters[key] = idx + 1
@@ -60,11 +69,11 @@ class _RuntimeMode(TorchFunctionMode):
         post = rt.post_hooks.get(addr)
         if post is not None:
             if isinstance(out, torch.Tensor):
-                out = rt.run_chain(post[0], out) if 0 in post else out
+                out = rt.run_chain(post[0], rt.verify(addr, 0, out, post[0], "output")) if 0 in post else out
             else:
                 items = list(out)
                 for j, chain in post.items():
-                    items[j] = rt.run_chain(chain, items[j])
+                    items[j] = rt.run_chain(chain, rt.verify(addr, j, items[j], chain, "output"))
                 out = type(out)(items) if not hasattr(out, "_fields") else type(out)(*items)
         return out
 
@@ -88,6 +97,7 @@ def _run_pre_hooks(
                 f"{format_address(addr)}: a compression op is hooked to argument {slot!r} of {addr[1]}, "
                 "which this call does not pass (or passes as None)"
             )
+        value = rt.verify(addr, slot, value, chain, "argument", where)
         if isinstance(where, int):
             args[where] = rt.run_chain(chain, value)
         elif where is not None:
@@ -107,6 +117,8 @@ class HookRuntime(nn.Module):
         self.tracker = ScopeTracker()
         self.counters: dict[tuple[str, str], int] = {}
         self.bypass = _bypass.BypassState()  # bypassable blocks (elastic depth)
+        # address -> ({arg slot: meta}, (output meta, ...)); meta = (dtype, rank) as traced (expect_from)
+        self.expected: dict[Address, tuple[dict[Slot, tuple[str, int]], tuple[tuple[str, int], ...]]] = {}
         self._mode: _RuntimeMode | None = None
         self._depth = 0
 
@@ -139,6 +151,41 @@ class HookRuntime(nn.Module):
         chain = self.input_hooks.setdefault(index, [])
         chain.append((priority, key))
         chain.sort()
+
+    def expect_from(self, graph: ModelGraph) -> None:
+        """Record the dtype and rank of every op argument and output as ``graph`` traced them; from then on a
+        hook whose tensor differs (floating point or not, rank) raises instead of compressing it."""
+        self.expected = {
+            n.address: ({slot: (dt, rank) for slot, dt, rank in n.arg_meta}, n.output_meta)
+            for n in graph.nodes
+            if n.arg_meta or n.output_meta
+        }
+
+    def verify(self, address: Address, slot: Slot, value: Any, chain: Chain, what: str, alt: Slot | None = None) -> Any:
+        """``value`` unchanged when it matches the traced tensor at ``address`` (argument or output ``slot``;
+        ``alt`` the argument's other spelling); raises ``UnsupportedModelError`` naming the address otherwise."""
+        exp = self.__dict__.get("expected", {}).get(address)  # absent from runtimes pickled by older versions
+        if exp is None or not isinstance(value, torch.Tensor):
+            return value
+        if what == "output":
+            meta = exp[1][slot] if isinstance(slot, int) and slot < len(exp[1]) else None
+        else:
+            meta = exp[0].get(slot, exp[0].get(alt) if alt is not None else None)
+        if meta is None:
+            return value
+        dtype, rank = meta
+        if value.dim() == rank and value.is_floating_point() == _is_float(dtype):
+            return value
+        where = format_address(address)
+        raise UnsupportedModelError(
+            f"{where}: compression op {', '.join(k for _, k in chain)} on {what} {slot!r} of {address[1]} expects "
+            f"the tensor traced there ({dtype.replace('torch.', '')}, rank {rank}); this call gives "
+            f"{str(value.dtype).replace('torch.', '')} of shape {list(value.shape)}. The op calls of "
+            f"{address[0] or 'the root module'} differ from the trace (data-dependent control flow, or code that "
+            "runs only under torch.onnx.export / torch.jit tracing), so the hook would compress the wrong tensor. "
+            f"Run the model on inputs that take the traced path, or keep {where} out of compression (the "
+            "algorithm's ignored_scopes)"
+        )
 
     def run_chain(self, chain: Chain, x: Any) -> Any:
         """Run ``x`` through a chain of ops."""
@@ -178,14 +225,14 @@ class HookRuntime(nn.Module):
         self.tracker.reset()
         if self._mode is None:
             self._mode = _RuntimeMode(self)
-        self._mode.__enter__()
-        if self.input_hooks:
-            new = list(args)
+        new = list(args)
+        try:  # input hooks run before the mode counts ops: their own ops are no calls of the model
             for i, chain in self.input_hooks.items():
                 if i < len(new) and isinstance(new[i], torch.Tensor):
                     new[i] = self.run_chain(chain, new[i])
-            return tuple(new)
-        return None
+        finally:
+            self._mode.__enter__()  # entered even on failure: the always-called _exit leaves it
+        return tuple(new) if self.input_hooks else None
 
     def _exit(self, module: nn.Module, args: Any, output: Any) -> None:
         self._depth -= 1
@@ -262,6 +309,13 @@ def _original_class(cls: type) -> type:
 def _new_sequential(cls: type) -> nn.Module:
     """An empty instance of the compressed form of ``cls``; pickle then restores its ``__dict__``."""
     return object.__new__(_with_runtime_class(cls))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _is_float(dtype: str) -> bool:
+    """``"torch.float32"`` -> True."""
+    found = getattr(torch, dtype.replace("torch.", ""), None)
+    return isinstance(found, torch.dtype) and found.is_floating_point
 
 
 def get_runtime(model: nn.Module) -> HookRuntime | None:

@@ -19,7 +19,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from netsculpt.errors import TracingError
-from netsculpt.graph._scopes import ScopeTracker, op_name
+from netsculpt.graph._scopes import ScopeTracker, is_size_arithmetic, op_name
+from netsculpt.graph.outputs import tensor_leaves
 
 __all__ = ["Address", "InputRef", "ModelGraph", "Node"]
 
@@ -52,6 +53,10 @@ class Node:
     inputs: tuple[InputRef, ...]
     output_shapes: tuple[tuple[int, ...], ...]
     scalar_args: tuple[Any, ...]  # non-tensor positional args (e.g. dims, strides), for analysis
+    #: ``(slot, dtype, rank)`` of each tensor argument as traced (slot: position or keyword as passed); the
+    #: runtime checks a hooked argument against it (graph/hooks.py).
+    arg_meta: tuple[tuple[int | str, str, int], ...] = ()
+    output_meta: tuple[tuple[str, int], ...] = ()  # ``(dtype, rank)`` of each output tensor
 
     @property
     def scope(self) -> str:
@@ -101,6 +106,8 @@ class _Builder:
     def record(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
         scope = self.tracker.current
         name = op_name(func)
+        if is_size_arithmetic(name, args, kwargs):
+            return  # not addressed: its outputs are constants to the graph
         idx = self.counters[(scope, name)]
         self.counters[(scope, name)] += 1
         outs = _tensors(out)
@@ -118,6 +125,10 @@ class _Builder:
         for k, v in kwargs.items():
             if isinstance(v, torch.Tensor):
                 inputs.append(self.ref(v, k))
+        meta: list[tuple[int | str, str, int]] = [
+            (i, str(a.dtype), a.dim()) for i, a in enumerate(args) if isinstance(a, torch.Tensor)
+        ]
+        meta += [(k, str(v.dtype), v.dim()) for k, v in kwargs.items() if isinstance(v, torch.Tensor)]
         node = Node(
             id=len(self.nodes),
             address=(scope, name, idx),
@@ -125,6 +136,8 @@ class _Builder:
             inputs=tuple(inputs),
             output_shapes=tuple(tuple(t.shape) for t in outs),
             scalar_args=tuple(scalars),
+            arg_meta=tuple(meta),
+            output_meta=tuple((str(t.dtype), t.dim()) for t in outs),
         )
         self.nodes.append(node)
         for j, t in enumerate(outs):
@@ -195,7 +208,7 @@ class ModelGraph:
         finally:
             b.tracker.detach(model)
             model.train(was_training)
-        outputs = [b.ref(t, i) for i, t in enumerate(_flatten_out(out))]
+        outputs = [b.ref(t, i) for i, t in enumerate(tensor_leaves(out))]
         params = {n: tuple(p.shape) for n, p in model.named_parameters()}
         return cls(b.nodes, outputs, input_shapes, b.module_types, params)
 
@@ -243,16 +256,3 @@ def _fmt_ref(r: InputRef, g: ModelGraph) -> str:
     if r.kind == "input":
         return f"in{r.ref}"
     return "const"
-
-
-def _flatten_out(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        res: list[torch.Tensor] = []
-        for o in out:
-            res.extend(_flatten_out(o))
-        return res
-    return []

@@ -7,35 +7,18 @@ and a torn last line (the process died mid-write) is ignored with a warning.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import torch
-
+from netsculpt.rollback import fingerprint
 from netsculpt.search.evaluate import EvalResult
 from netsculpt.search.policy import Policy
 
 __all__ = ["ResultLog", "fingerprint"]
 
 logger = logging.getLogger(__name__)
-
-
-def fingerprint(model: torch.nn.Module, settings: Mapping[str, Any] | None = None) -> str:
-    """SHA-256 (16 hex digits) of the model's parameters and buffers (names, shapes, values) and ``settings``."""
-    h = hashlib.sha256()
-    for name, t in [*model.named_parameters(), *model.named_buffers()]:
-        if t is None:
-            continue
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    h.update(json.dumps(dict(settings or {}), sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 class ResultLog:

@@ -10,7 +10,7 @@ object pickles for process-pool and Dask workers when the user's callables and l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, to_device
+from netsculpt.config.checks import describe
 from netsculpt.errors import ConfigError
+from netsculpt.graph.outputs import main_output
 from netsculpt.init_args import wrap_loader
 
-__all__ = ["TrainHooks", "top1"]
+__all__ = ["TrainHooks", "metric_value", "top1"]
 
 TrainStepsFn = Callable[[nn.Module, torch.optim.Optimizer, int], None]
 ValidateFn = Callable[[nn.Module], float]
@@ -111,7 +113,7 @@ class TrainHooks:
         if isinstance(self.validate_fn, _EpochValidate):
             return self.validate_fn(model, epoch)
         if self.validate_fn is not None:
-            return float(self.validate_fn(model))
+            return metric_value(self.validate_fn(model))
         if self.val_loader is None:
             raise ConfigError("TrainHooks: validation needs val_loader (or validate_fn)")
         return top1(model, self.val_loader, self.model_device(model), self.max_val_batches)
@@ -145,12 +147,26 @@ def _collect_generators(obj: Any, found: list[torch.Generator], depth: int) -> N
             _collect_generators(inner, found, depth + 1)
 
 
+def metric_value(value: Any, where: str = "validate_fn") -> float:
+    """A validation result as a float: a real number (Python, NumPy or a one-element tensor).
+
+    Raises:
+        ConfigError: anything else (a string, ``None``, a bool, a list...), naming ``where`` and what was given.
+    """
+    if not isinstance(value, (str, bytes, bool)) and value is not None:
+        try:
+            return float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise ConfigError(f"{where}: must return the metric as a number (higher is better); got {describe(value)}")
+
+
 class _EpochValidate:
     def __init__(self, fn: Callable[..., float]) -> None:
         self.fn = fn
 
     def __call__(self, model: nn.Module, epoch: int = 0) -> float:
-        return float(self.fn(model, epoch=epoch))
+        return metric_value(self.fn(model, epoch=epoch))
 
 
 class _LoaderValidate:
@@ -159,7 +175,7 @@ class _LoaderValidate:
 
     def __call__(self, model: nn.Module) -> float:
         result = self.fn(model, self.loader)
-        return float(result[0] if isinstance(result, (list, tuple)) else result)
+        return metric_value(result[0] if isinstance(result, (list, tuple)) and result else result)
 
 
 def _cycle(loader: Iterable[Any]) -> Iterator[Any]:
@@ -173,13 +189,9 @@ def _cycle(loader: Iterable[Any]) -> Iterator[Any]:
 
 
 def _logits(out: Any) -> torch.Tensor:
-    """The logits of a model output: the tensor itself, the first element of a tuple or list, or of a dict-like
-    output (Hugging Face's ``ModelOutput``) its ``"logits"`` entry, else its first value."""
-    if isinstance(out, Mapping):
-        return _logits(out["logits"] if "logits" in out else next(iter(out.values())))
-    if isinstance(out, (list, tuple)):
-        return _logits(out[0])
-    return out  # type: ignore[no-any-return]
+    """The logits of a model output: :func:`netsculpt.graph.outputs.main_output` (the tensor itself, a
+    ``ModelOutput``'s or dict's ``logits``, else the first tensor)."""
+    return main_output(out)
 
 
 def top1(model: nn.Module, batches: Iterable[Any], device: torch.device, max_batches: int | None = None) -> float:

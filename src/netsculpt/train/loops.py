@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from netsculpt.graph.outputs import main_output
 from netsculpt.train.progress import progress_bar
 
 __all__ = ["EpochResult", "EvalResult", "evaluate", "train_epoch"]
@@ -84,8 +85,14 @@ def _total(loader: Iterable[Any], limit: int | None) -> int | None:
 
 
 def _correct(output: Any, target: torch.Tensor) -> int:
-    logits = output[0] if isinstance(output, (list, tuple)) else output
+    logits = main_output(output)
     return int((logits.argmax(dim=1) == target).sum().item())
+
+
+def _loss_input(criterion: Callable[..., torch.Tensor], output: Any) -> Any:
+    """What ``criterion`` gets: torch's own losses (``nn.CrossEntropyLoss``...) the main output tensor of any
+    output structure, other callables the output as the model returned it."""
+    return main_output(output) if isinstance(criterion, nn.modules.loss._Loss) else output
 
 
 def train_epoch(
@@ -143,7 +150,7 @@ def train_epoch(
             if ctrl is not None:
                 ctrl.scheduler.step()
             output = model(x)
-            loss = criterion(output, y)
+            loss = criterion(_loss_input(criterion, output), y)
             if ctrl is not None:
                 loss = loss + ctrl.loss()
             value = float(loss.item())
@@ -223,7 +230,7 @@ def evaluate(
                 x, y = _split(batch)
                 x, y = _to(x, device), _to(y, device)
                 output = model(x)
-                logits = output[0] if isinstance(output, (list, tuple)) else output
+                logits = main_output(output)
                 loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum").item())
                 correct += _correct(logits, y)
                 samples += int(y.shape[0])

@@ -31,7 +31,7 @@ def _curve(knee: float) -> Any:
 
     def validate(ctrl: FakeCtrl) -> Any:
         def fn(model: nn.Module, epoch: int) -> float:
-            return A0 - max(0.0, ctrl.compression_rate - knee)
+            return max(0.0, A0 - max(0.0, ctrl.compression_rate - knee))
 
         return fn
 
@@ -124,5 +124,5 @@ def test_epoch_budget_and_dump_checkpoint_fn(tmp_path: Path) -> None:
 
 
 def test_no_compression_rate_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="filter_pruning and sparsity"):
+    with pytest.raises(ConfigError, match="filter_pruning, magnitude_sparsity, rb_sparsity provide"):
         create_accuracy_aware_training_loop(_config(), NoRateCtrl(), A0)

@@ -271,3 +271,25 @@ def test_licence_is_an_spdx_string() -> None:
     """A ``license = {text = ...}`` table makes setuptools print a deprecation warning on every install step."""
     text = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^license = "Apache-2.0"$', text, re.M) and "setuptools>=77" in text
+
+
+def test_cli_refuses_altered_dataset_files_unless_told_to_warn(tmp_path: Path) -> None:
+    """Issue 10 finding 11: ``verify`` is strict in the CLI; ``--verify warn`` accepts the files."""
+    from tests.unit.data.conftest import fake_fashion_mnist
+
+    root = fake_fashion_mnist(tmp_path / "fm", n_train=40, n_test=20)
+    args = ["compress", str(_config(tmp_path, {"input_info": {"sample_size": [1, 1, 28, 28]}, **QUANT})),
+            "--model", "small_cnn", "--dataset", "fashion_mnist", "--data-root", str(root), "--epochs", "1",
+            "--finetune-epochs", "1", "--latency-repeats", "1", "--no-progress"]
+    line = _one_line_error(cli(*args, "--out", str(tmp_path / "a")))
+    assert "not the official release" in line and "--verify warn" in line
+    res = cli(*args, "--out", str(tmp_path / "b"), "--verify", "warn", timeout=300)
+    assert res.returncode in (0, EXIT_NOT_COMPRESSED), res.stderr[-2000:]
+
+
+def test_strict_config_rejects_script_keys(tmp_path: Path) -> None:
+    """Issue 11: NNCF sample configs' script keys are ignored with a warning; --strict-config rejects them."""
+    path = _config(tmp_path, {"batch_size": 64, "model": "resnet18", **QUANT})
+    line = _one_line_error(cli("compress", str(path), "--model", "small_cnn", "--dataset", "digits", "--strict-config",
+                               "--out", str(tmp_path / "o")))
+    assert "batch_size: unknown key (strict config)" in line

@@ -100,9 +100,15 @@ def test_never_extracts_to_disk(tmp_path: Path, make_cifar_tar: Callable[..., Pa
 def test_unofficial_archive_is_logged(tmp_path: Path, make_cifar_tar: Callable[..., Path],
                                       caplog: pytest.LogCaptureFixture) -> None:
     make_cifar_tar(tmp_path / cifar10.ARCHIVE)
-    with caplog.at_level(logging.WARNING, logger="netsculpt.data.cifar10"):
+    with caplog.at_level(logging.WARNING, logger="netsculpt.data"):
         load_cifar10("test", root=tmp_path)
-    assert any("not the official CIFAR-10 binary release" in r.getMessage() for r in caplog.records)
+    assert any("cifar10:" in r.getMessage() and "not the official release" in r.getMessage() for r in caplog.records)
+    with pytest.raises(DatasetError, match=r"cifar10: .*not the official release.*--verify warn"):
+        load_cifar10("test", root=tmp_path, verify="strict")
+    with caplog.at_level(logging.WARNING, logger="netsculpt.data"):
+        caplog.clear()
+        load_cifar10("test", root=tmp_path, verify="off")
+    assert not caplog.records
 
 
 def test_missing_offline_explains_how_to_get_it(tmp_path: Path, empty_home: Path) -> None:

@@ -149,3 +149,30 @@ def test_published_checksums() -> None:
         "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     }
+
+
+@pytest.mark.usefixtures("no_system_dirs")
+def test_altered_content_is_refused_in_strict_mode(tmp_path: Path, make_fashion_mnist: Callable[..., Path],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 10 finding 11: files of the official names whose content differs fail with ``verify="strict"``."""
+    root = make_fashion_mnist(tmp_path / "fm", n_train=12, n_test=5)
+    with pytest.raises(DatasetError, match=r"fashion_mnist: .*train-images.*not the official release.*--verify warn"):
+        load_fashion_mnist("train", root=root, verify="strict")
+    with caplog.at_level(logging.WARNING, logger="netsculpt.data"):
+        assert len(load_fashion_mnist("train", root=root)[0]) == 12  # the library default warns
+    assert "using it anyway" in caplog.text
+    with pytest.raises(Exception, match="verify must be one of strict, warn, off; got 'yes'"):
+        load_fashion_mnist("train", root=root, verify="yes")  # type: ignore[arg-type]
+
+
+def test_the_official_files_pass_strict_and_one_changed_pixel_does_not(tmp_path: Path) -> None:
+    system = fashion_mnist.SYSTEM_DIRS[0]
+    if not (system / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST is not installed in {system} (Debian: dataset-fashion-mnist)")
+    images, labels = load_fashion_mnist("test", verify="strict")  # Debian's re-packed .gz: same content
+    altered = images[:, 0].copy()
+    altered[1234, 5, 6] ^= 1  # same size, one pixel differs
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", altered)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels.astype(np.uint8))
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte is not the official release"):
+        load_fashion_mnist("test", root=tmp_path, verify="strict")

@@ -96,7 +96,8 @@ class BinarizationAlgorithm:
         """Find the Conv2d layers in scope; does not touch the model."""
         graph = ctx.graph
         scope = Scope(
-            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=self.name
+            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes),
+            where=ctx.config.path_of(cfg), graph=graph,
         )
         convs: dict[str, list[Node]] = {}
         weights: dict[str, str] = {}

@@ -9,7 +9,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["flatten_outputs", "kd_loss", "mse_kd", "softmax_kd"]
+from netsculpt.graph.outputs import tensor_leaves
+
+__all__ = ["kd_loss", "mse_kd", "softmax_kd"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +35,6 @@ def mse_kd(student: Tensor, teacher: Tensor) -> Tensor:
     return F.mse_loss(student, teacher.detach())
 
 
-def flatten_outputs(out: Any) -> list[Any]:
-    """Leaves of a nested output (tensors, lists, tuples, dicts in insertion order), in a fixed order."""
-    if isinstance(out, dict):
-        return [leaf for v in out.values() for leaf in flatten_outputs(v)]
-    if isinstance(out, (list, tuple)):
-        return [leaf for v in out for leaf in flatten_outputs(v)]
-    return [out]
-
-
 def kd_loss(
     student_out: Any, teacher_out: Any, kind: str, scale: float, temperature: float, warn: Callable[[str], None]
 ) -> Tensor | None:
@@ -49,7 +42,7 @@ def kd_loss(
 
     Returns ``None`` when no output pair qualifies (``warn`` receives the reason once per call).
     """
-    students, teachers = flatten_outputs(student_out), flatten_outputs(teacher_out)
+    students, teachers = tensor_leaves(student_out), tensor_leaves(teacher_out)  # ModelOutput, dataclasses...
     if len(students) != len(teachers):
         warn(f"student has {len(students)} outputs, teacher {len(teachers)}; distillation skipped")
         return None

@@ -106,9 +106,10 @@ class DistillationPart:
     name = KnowledgeDistillationConfig.NAME
     kind: ClassVar[str] = "mask"  # strip order is irrelevant: strip only removes the capture hooks
 
-    def __init__(self, cfg: KnowledgeDistillationConfig, capture: KDCapture) -> None:
+    def __init__(self, cfg: KnowledgeDistillationConfig, capture: KDCapture, teacher_fingerprint: str = "") -> None:
         self.cfg = cfg
         self.capture = capture
+        self.teacher_fingerprint = teacher_fingerprint
         self.scheduler = CountingScheduler()  # distillation has no schedule
         self._warned: set[str] = set()
         self._last: float | None = None
@@ -155,8 +156,13 @@ class DistillationPart:
         return CompressionStage.FULLY_COMPRESSED
 
     def get_state(self) -> dict[str, Any]:
-        """Nothing to rebuild: the teacher is copied again from the model passed on resume."""
-        return {}
+        """The teacher's fingerprint (checked on resume), the latest loss and, with ``save_teacher``, its weights."""
+        state: dict[str, Any] = {"teacher_fingerprint": self.teacher_fingerprint}
+        if self._last is not None:  # the statistics of a resumed run show the same latest loss
+            state["latest_loss"] = self._last
+        if self.cfg.save_teacher:
+            state["teacher"] = {k: v.detach().clone() for k, v in self.teacher.state_dict().items()}
+        return state
 
     def strip(self, model: nn.Module) -> None:
         """Remove the capture hooks from ``model``; the teacher is dropped with them."""

@@ -15,6 +15,7 @@ from torch import nn
 from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph.channels import LayerSpec
 from netsculpt.graph.hooks import HookRuntime
+from netsculpt.graph.outputs import tensor_leaves
 
 __all__ = ["compare_outputs", "drop_ops", "run_flat", "slice_quantizers", "store_weight_mask", "weight_mask_proxies"]
 
@@ -91,6 +92,12 @@ def _failing_compression_op(err: BaseException) -> str | None:
 
 
 def run_flat(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) -> torch.Tensor:
+    """Every output tensor of ``model`` on ``example`` (eval mode, no grad), flattened and concatenated in the
+    order of :func:`netsculpt.graph.outputs.tensor_leaves` (any structure: tuples, dicts, ``ModelOutput``...).
+
+    Raises:
+        UnsupportedModelError: the output holds no tensor to compare.
+    """
     was = model.training
     model.eval()
     try:
@@ -98,19 +105,14 @@ def run_flat(model: nn.Module, example: tuple[tuple[Any, ...], dict[str, Any]]) 
             out = model(*example[0], **example[1])
     finally:
         model.train(was)
-    return torch.cat([t.detach().flatten().float() for t in _tensor_leaves(out)])
-
-
-def _tensor_leaves(out: Any) -> list[torch.Tensor]:
-    """Tensors of a nested output (tuples, lists, dicts and dict-like outputs such as Hugging Face's
-    ``ModelOutput``), in order."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _tensor_leaves(o)]
-    return []
+    leaves = tensor_leaves(out)
+    if not leaves:
+        raise UnsupportedModelError(
+            f"filter_pruning: {type(model).__name__} returned {type(out).__name__}, which holds no tensor, so the "
+            "pruned model cannot be checked against the masked one. Return a tensor or a structure of tensors "
+            "(tuple, list, dict, dataclass, ModelOutput)"
+        )
+    return torch.cat([t.detach().flatten().float() for t in leaves])
 
 
 def slice_quantizers(rt: HookRuntime, name: str, spec: LayerSpec, keep: torch.Tensor) -> None:

@@ -46,6 +46,30 @@ def _excluder(cfg: FilterPruningConfig, scope: Scope) -> object:
     return exclude
 
 
+def _check_targets(cfg: FilterPruningConfig, scope: Scope, filters: list[str], pg: PruningGraph, where: str) -> None:
+    """Layers named by ``target_scopes`` that will not be pruned are reported: a warning naming each with its
+    reason, and an error when none of them can be pruned (the algorithm would do nothing)."""
+    if not cfg.target_scopes:
+        return
+    targeted = [n for n in filters if n in scope]
+    pruned = {name for g in pg.groups for name in g.layers}
+    skipped = [n for n in targeted if n not in pruned]
+    if not skipped:
+        return
+    text = "; ".join(
+        f"{n} ({', '.join(sorted({r.text for r in pg.unprunable.get(n, ())})) or 'no prunable channel'})"
+        for n in skipped[:8]
+    ) + (f"; and {len(skipped) - 8} more" if len(skipped) > 8 else "")
+    if len(skipped) == len(targeted):
+        raise ConfigError(
+            f"{where}.target_scopes: none of the {len(targeted)} targeted layers can be pruned: {text}. "
+            "Target layers whose output channels can be removed (not the model's output layer, and see "
+            "prune_first_conv / prune_downsample_convs)"
+        )
+    logger.warning("%s.target_scopes: %d of %d targeted layers will not be pruned: %s",
+                   where, len(skipped), len(targeted), text)
+
+
 @register_algorithm(FilterPruningConfig)
 class FilterPruningAlgorithm:
     """Structured filter pruning with physical removal at strip; see ALGORITHMS.md §8.5."""
@@ -61,7 +85,8 @@ class FilterPruningAlgorithm:
         """
         graph = ctx.graph
         scope = Scope(
-            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=self.name
+            normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes),
+            where=ctx.config.path_of(cfg), graph=graph,
         )
         filters = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS and n.scope})
         if cfg.validate_scopes:
@@ -93,6 +118,7 @@ class FilterPruningAlgorithm:
                 len(blocked),
                 text,
             )
+        _check_targets(cfg, scope, filters, pg, ctx.config.path_of(cfg))
         if cfg.params.interlayer_ranking_type == "learned_ranking":
             ctx.extra["legr_coeffs"] = check_legr(cfg, ctx, pg)
         if cfg.params.keep_per_group is not None:

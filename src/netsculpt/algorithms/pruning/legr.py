@@ -167,10 +167,7 @@ def evolve(
 
 # ---- config checks and coefficient files -----------------------------------------------------------
 def _section(cfg: FilterPruningConfig, ctx: BuildContext) -> str:
-    if not isinstance(ctx.config.get("compression"), list):
-        return "compression"
-    index = next((i for i, a in enumerate(ctx.config.algorithms) if a is cfg), 0)
-    return f"compression[{index}]"
+    return ctx.config.path_of(cfg)
 
 
 def _pairs(value: Any, n: int, where: str) -> Coeffs:

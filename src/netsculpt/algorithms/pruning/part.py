@@ -123,16 +123,20 @@ class FilterPruningPart:
         elif reselect:
             self.set_pruned_counts(self.fixed_counts, fixed=True)
 
-    def set_pruned_counts(self, counts: list[int], *, fixed: bool = True) -> None:
+    def set_pruned_counts(
+        self, counts: list[int], *, fixed: bool = True, scores: list[torch.Tensor] | None = None
+    ) -> None:
         """Mask the ``counts[g]`` lowest-scored units of each group (ranked on the current weights).
 
         Args:
             counts: units pruned per group, in ``pg.groups`` order (each in ``[0, units - 1]``).
             fixed: keep these counts when the schedule changes the level (a policy), instead of the uniform level.
+            scores: rank on these unit scores per group instead of the weights (a search's own importance, e.g.
+                EKG's Taylor scores).
         """
         if len(counts) != len(self.pg.groups):
             raise ValueError(f"filter_pruning: expected {len(self.pg.groups)} counts, one per group; got {len(counts)}")
-        order, min_kept = self.prune_order()
+        order, min_kept = self.prune_order(scores)
         self._pruned = [o[: min(int(k), len(o) - m)] for o, k, m in zip(order, counts, min_kept, strict=True)]
         total = sum(len(g.units) for g in self.pg.groups)
         self._rate = sum(len(p) for p in self._pruned) / total if total else 0.0
@@ -142,15 +146,16 @@ class FilterPruningPart:
         self._level = c.flops_removed if self.flops_mode else self._rate
         self.scheduler.current_level = self._level
 
-    def prune_order(self) -> tuple[list[list[int]], list[int]]:
+    def prune_order(self, scores: list[torch.Tensor] | None = None) -> tuple[list[list[int]], list[int]]:
         """Per group, its units in the order a per-group policy prunes them, and how many must stay.
 
-        Lowest score first, except that a unit whose removal would leave one of its layers without any output
-        channel goes last (a concat of several layers' channels is one group: each layer keeps at least one).
+        Lowest score first (``scores``, default the weights' ``unit_scores``), except that a unit whose removal
+        would leave one of its layers without any output channel goes last (a concat of several layers' channels
+        is one group: each layer keeps at least one).
         """
         orders: list[list[int]] = []
         min_kept: list[int] = []
-        for g, sc in zip(self.pg.groups, self.unit_scores(), strict=True):
+        for g, sc in zip(self.pg.groups, self.unit_scores() if scores is None else scores, strict=True):
             left = {name: self.pg.layers[name].out_size for u in g.units for name, _ in u.out}
             removable: list[int] = []
             protected: list[int] = []

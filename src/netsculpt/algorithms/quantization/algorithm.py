@@ -12,12 +12,14 @@ from torch import nn
 from netsculpt.algorithms.base import BuildContext, register_algorithm
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
-from netsculpt.algorithms.quantization.placement import QuantizerPlan, find_sites, unify_scales
+from netsculpt.algorithms.quantization.placement import ActivationSite, QuantizerPlan, find_sites, unify_scales
 from netsculpt.algorithms.quantization.precision import init_precision, overflow_halved
+from netsculpt.algorithms.quantization.scopes import validate_quantization_scopes, validate_unified_scale_ops
 from netsculpt.config.quantization import QuantizationConfig, QuantizerOverride, RangeInitConfig
 from netsculpt.graph.hooks import attach_runtime
 from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
+from netsculpt.graph.trace import ModelGraph
 from netsculpt.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from netsculpt.nn.quantizer import AsymmetricQuantizer, SymmetricQuantizer, make_range_collector
 
@@ -33,20 +35,33 @@ class _Planned:
     infos: tuple[QuantizerInfo, ...]
 
 
-def _scope(cfg: QuantizationConfig, kind: Literal["weights", "activations"] | None) -> Scope:
-    ignored = list(normalize_patterns(cfg.ignored_scopes))
-    target = list(normalize_patterns(cfg.target_scopes))
-    if kind is not None:
-        group = cfg.group(kind)
-        ignored += normalize_patterns(group.ignored_scopes)
-        target += normalize_patterns(group.target_scopes)
-    return Scope(ignored, target, where=f"quantization{'.' + kind if kind else ''}")
+def _scope(cfg: QuantizationConfig, kind: Literal["weights", "activations"], graph: ModelGraph) -> Scope:
+    group = cfg.group(kind)
+    ignored = [*normalize_patterns(cfg.ignored_scopes), *normalize_patterns(group.ignored_scopes)]
+    target = [*normalize_patterns(cfg.target_scopes), *normalize_patterns(group.target_scopes)]
+    return Scope(ignored, target, where=f"quantization.{kind}", graph=graph)
 
 
-def _override(cfg: QuantizationConfig, kind: Literal["weights", "activations"], scope: str) -> QuantizerOverride | None:
+def _site_in(scope: Scope, site: ActivationSite) -> bool:
+    """Whether a scope (a one-pattern target scope for overrides) covers an activation site: by the ops and model
+    inputs it quantizes (NNCF quantizer ids name them), or by its producing module."""
+    for p in site.points:
+        if p[0] == "input":
+            if any(q.matches_input(int(p[1])) for q in scope.target):
+                return True
+        elif scope.contains_op(p[1]):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _override(
+    cfg: QuantizationConfig, kind: Literal["weights", "activations"], scope: str, graph: ModelGraph,
+    site: ActivationSite | None = None,
+) -> QuantizerOverride | None:
     table = cfg.scope_overrides.weights if kind == "weights" else cfg.scope_overrides.activations
     for pattern, ov in table.items():
-        if scope in Scope([], [pattern]):
+        s = Scope([], [pattern], graph=graph)
+        if scope in s or (site is not None and _site_in(s, site)):
             return ov
     return None
 
@@ -76,21 +91,20 @@ class QuantizationAlgorithm:
         """Place quantizers and validate scopes; does not touch the model."""
         graph = ctx.graph
         modules = [""] + graph.module_names()
-        scopes = {k: _scope(cfg, k) for k in ("weights", "activations")}
+        scopes = {k: _scope(cfg, k, graph) for k in ("weights", "activations")}
         op_scopes = sorted({n.scope for n in graph.nodes})
         weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
-        if cfg.validate_scopes:
-            _scope(cfg, None).validate(modules, weighted)
-        for kind in ("weights", "activations"):
-            if cfg.group(kind).validate_scopes:  # type: ignore[arg-type]
-                scopes[kind].validate(modules, weighted)
+        where = ctx.config.path_of(cfg)
+        validate_quantization_scopes(cfg, where, modules, weighted, graph)
         sites = find_sites(
             graph,
             weight_scope={s for s in op_scopes if s in scopes["weights"]},
-            act_scope={s for s in op_scopes if s in scopes["activations"]},
+            act_scope={n.address for n in graph.nodes if scopes["activations"].contains_op(n.address)},
             quantize_inputs=cfg.quantize_inputs,
             quantize_outputs=cfg.quantize_outputs,
+            ignored_inputs={i for i in range(len(graph.input_shapes)) if scopes["activations"].ignores_input(i)},
         )
+        validate_unified_scale_ops(cfg, where, sites)
         if cfg.activations.unified_scale_ops:
             sites = unify_scales(sites, cfg.activations.unified_scale_ops)
         # The overflow fix targets x86 int8 kernels (AVX2/AVX-512 16-bit intermediate sums), as in NNCF.
@@ -98,7 +112,7 @@ class QuantizationAlgorithm:
         infos: list[QuantizerInfo] = []
         first_weight = True
         for w in sites.weights:
-            ov = _override(cfg, "weights", w.scope)
+            ov = _override(cfg, "weights", w.scope, graph)
             mode = (ov.mode if ov and ov.mode else None) or cfg.mode_of("weights")
             bits = (ov.bits if ov and ov.bits else None) or cfg.weights.bits
             per_channel = ov.per_channel if ov and ov.per_channel is not None else cfg.weights.per_channel
@@ -127,7 +141,7 @@ class QuantizationAlgorithm:
                 )
             )
         for a in sites.activations:
-            ov = _override(cfg, "activations", a.scope)
+            ov = _override(cfg, "activations", a.scope, graph, a)
             mode = (ov.mode if ov and ov.mode else None) or cfg.mode_of("activations")
             bits = (ov.bits if ov and ov.bits else None) or cfg.activations.bits
             forced = ov.signed if ov and ov.signed is not None else cfg.activations.signed
@@ -175,7 +189,7 @@ class QuantizationAlgorithm:
                 else:
                     rt.hook_output(p[1], info.key, PRIORITY, int(p[2]))  # type: ignore[arg-type]
             if info.group == "weights" and ctx.resume_state is None:
-                _init_weight(q, params[info.target].detach(), info, cfg)
+                _init_weight(q, params[info.target].detach(), info, cfg, ctx.graph)
         weights = [i for i in plan.infos if i.group == "weights"]
         halved = frozenset(w.key for w, h in zip(weights, overflow_halved(cfg, ctx, weights), strict=True) if h)
         part = QuantizationPart(cfg, list(plan.infos), rt, {n: p.numel() for n, p in params.items()}, halved)
@@ -191,7 +205,7 @@ class QuantizationAlgorithm:
         num = rcfg.num_init_samples if isinstance(rcfg, RangeInitConfig) else max(r.num_init_samples for r in rcfg)
         if ctx.config.has_extra_struct(QuantizationRangeInitArgs) and num > 0 and acts:
             loader = ctx.config.get_extra_struct(QuantizationRangeInitArgs).data_loader
-            collectors = {i.key: _collector(i, cfg) for i in acts}
+            collectors = {i.key: _collector(i, cfg, ctx.graph) for i in acts}
             collect_activation_ranges(model, rt, collectors, loader, num, ctx.device)
             for i in acts:
                 lo, hi = collectors[i.key].range()
@@ -232,8 +246,9 @@ def _make_quantizer(info: QuantizerInfo, signed: bool) -> nn.Module:
     )
 
 
-def _collector(info: QuantizerInfo, cfg: QuantizationConfig) -> Any:
-    rc = _range_cfg(cfg, info.group, info.scope, _override(cfg, info.group, info.scope))  # type: ignore[arg-type]
+def _collector(info: QuantizerInfo, cfg: QuantizationConfig, graph: ModelGraph) -> Any:
+    ov = _override(cfg, info.group, info.scope, graph)  # type: ignore[arg-type]
+    rc = _range_cfg(cfg, info.group, info.scope, ov)
     kind = rc.type
     if info.group == "weights" and kind in ("mixed_min_max", "mean_min_max"):
         kind = "min_max"  # one weight tensor: batch means are the plain min/max
@@ -245,7 +260,9 @@ def _collector(info: QuantizerInfo, cfg: QuantizationConfig) -> Any:
     )
 
 
-def _init_weight(q: nn.Module, weight: torch.Tensor, info: QuantizerInfo, cfg: QuantizationConfig) -> None:
+def _init_weight(
+    q: nn.Module, weight: torch.Tensor, info: QuantizerInfo, cfg: QuantizationConfig, graph: ModelGraph
+) -> None:
     bad = int((~torch.isfinite(weight)).sum())
     if bad:
         from netsculpt.errors import UnsupportedModelError
@@ -254,7 +271,7 @@ def _init_weight(q: nn.Module, weight: torch.Tensor, info: QuantizerInfo, cfg: Q
             f"quantization: weight '{info.target}' has {bad} non-finite value(s) (NaN/inf) of {weight.numel()}; "
             "its range cannot be initialised. Load finite weights (the FP32 model diverged or the checkpoint is bad)"
         )
-    c = _collector(info, cfg)
+    c = _collector(info, cfg, graph)
     c.update(weight)
     lo, hi = c.range()
     q.init_range(lo, hi)  # type: ignore[operator]

@@ -86,11 +86,12 @@ def iter_samples(
     """Model inputs from ``loader`` until ``num_samples`` samples have been yielded (at least one batch).
 
     Raises:
-        DatasetError: a batch has a NaN or inf input (named by its index; ``purpose`` says what read it).
+        DatasetError: a batch has a NaN or inf input (named by its index; ``purpose`` says what read it), or the
+            loader itself raised (chained).
     """
     seen = 0
     index = -1
-    for index, batch in enumerate(loader):
+    for index, batch in enumerate(_batches(loader, purpose)):
         args, kwargs = loader.get_inputs(batch)
         check_finite_inputs(tuple(args), dict(kwargs), index, purpose)
         yield to_device(args, device), to_device(kwargs, device)
@@ -103,6 +104,22 @@ def iter_samples(
             f"{purpose}: the data loader given to register_default_init_args yielded no batch; the model was left "
             "unchanged. Pass a non-empty loader (check the dataset length and drop_last)"
         )
+
+
+def _batches(loader: InitializingDataLoader, purpose: str) -> Iterator[Any]:
+    """The loader's batches; an exception from the user's loader is a ``DatasetError`` naming the batch, chained."""
+    index = 0
+    try:
+        for batch in loader:
+            yield batch
+            index += 1
+    except NetsculptError:
+        raise
+    except Exception as err:
+        raise DatasetError(
+            f"{purpose}: the data loader given to register_default_init_args raised {type(err).__name__} at batch "
+            f"{index}: {err}. The model was left unchanged; check the dataset (files, transforms, workers)"
+        ) from err
 
 
 def run_batch(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], index: int, purpose: str) -> None:

@@ -12,6 +12,7 @@ requantizing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from netsculpt.graph.ops import (
@@ -80,17 +81,19 @@ def find_sites(
     graph: ModelGraph,
     *,
     weight_scope: set[str],
-    act_scope: set[str],
+    act_scope: set[Address],
     quantize_inputs: bool,
     quantize_outputs: bool,
+    ignored_inputs: set[int] | frozenset[int] = frozenset(),
 ) -> QuantizerPlan:
     """Find weight and activation quantizer sites.
 
     Args:
         graph: the model graph.
         weight_scope: module names whose weighted ops get weight quantizers.
-        act_scope: module names whose quantizable ops get their inputs quantized.
+        act_scope: addresses of the quantizable ops whose inputs get quantized.
         quantize_inputs: keep quantizers on model inputs.
+        ignored_inputs: model inputs never quantized (``ignored_scopes`` naming them).
         quantize_outputs: quantize model outputs too.
     """
     weights: dict[str, list[tuple[Address, int]]] = {}
@@ -105,7 +108,7 @@ def find_sites(
                 weights.setdefault(name, []).append((node.address, int(r.arg)))
                 axis = WEIGHT_OUT_AXIS.get(node.op, 0)
                 weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED_OPS))
-        if node.scope in act_scope:
+        if node.address in act_scope:
             for r in _activation_inputs(node):
                 pts = producer_points(graph, r)
                 if pts:
@@ -120,6 +123,7 @@ def find_sites(
     for pts, consumers in merged:
         if not quantize_inputs:
             pts = [p for p in pts if p[0] != "input"]
+        pts = [p for p in pts if p[0] != "input" or int(p[1]) not in ignored_inputs]
         if not pts:
             continue
         first = pts[0]
@@ -156,23 +160,23 @@ def _union(groups: list[tuple[list[Point], set[str]]]) -> list[tuple[list[Point]
     return [out[r] for r in order]
 
 
+def site_matches(pattern: str, site: ActivationSite) -> bool:
+    """A ``unified_scale_ops`` pattern matches the site's producing module or op address (``{re}``: fully)."""
+    names = [site.name] + ([site.scope] if site.scope else [])
+    if pattern.startswith("{re}"):
+        return any(re.fullmatch(pattern[4:], n) for n in names)
+    return pattern in names
+
+
 def unify_scales(plan: QuantizerPlan, groups: tuple[tuple[str, ...], ...]) -> QuantizerPlan:
     """Merge activation sites of one ``unified_scale_ops`` group into one quantizer.
 
     A pattern matches a site's producing module (``layer1.0.bn2``) or its op address (``<root>/relu_0``);
     ``{re}`` patterns must match one of them fully.
     """
-    import re
-
-    def hit(pattern: str, site: ActivationSite) -> bool:
-        names = [site.name] + ([site.scope] if site.scope else [])
-        if pattern.startswith("{re}"):
-            return any(re.fullmatch(pattern[4:], n) for n in names)
-        return pattern in names
-
     acts = list(plan.activations)
     for patterns in groups:
-        members = [a for a in acts if a.points[0][0] == "node" and any(hit(p, a) for p in patterns)]
+        members = [a for a in acts if a.points[0][0] == "node" and any(site_matches(p, a) for p in patterns)]
         if len(members) < 2:
             continue
         points = tuple(p for a in members for p in a.points)

@@ -130,14 +130,17 @@ class RBMask(nn.Module):
         return f"shape={tuple(self.logit.shape)}, frozen={self.frozen}, lr_multiplier={self.lr_multiplier}"
 
 
-def find_layers(graph: ModelGraph, cfg: Any, name: str) -> tuple[SparseLayer, ...]:
+def find_layers(graph: ModelGraph, cfg: Any, name: str, where: str = "") -> tuple[SparseLayer, ...]:
     """Conv / linear weights in scope, each with every op call that reads it; validates the scopes.
 
     Raises:
         ConfigError: another sparsity algorithm is in the same compression list.
         UnsupportedModelError: a scope matches nothing, or no weight is left to sparsify.
     """
-    scope = Scope(normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=name)
+    scope = Scope(
+        normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=where or name,
+        graph=graph,
+    )
     weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
     if cfg.validate_scopes:
         scope.validate([""] + graph.module_names(), weighted)
@@ -175,7 +178,7 @@ def plan_layers(name: str, cfg: Any, ctx: BuildContext) -> SparsityPlan:
     """The ``check`` of every sparsity algorithm: the conv/linear weights in scope (``find_layers``), with one
     sparsity algorithm per compression list and a resumed layout that matches; does not touch the model."""
     check_single_sparsity(name, ctx.config)
-    layers = find_layers(ctx.graph, cfg, name)
+    layers = find_layers(ctx.graph, cfg, name, ctx.config.path_of(cfg))
     check_resume(name, layers, ctx.resume_state)
     return SparsityPlan(layers)
 

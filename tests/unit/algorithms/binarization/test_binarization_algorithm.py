@@ -50,7 +50,7 @@ def test_nncf_scope_strings_and_the_recommended_resnet_ignored_scopes() -> None:
 
 
 def test_scope_that_matches_nothing_and_model_without_conv2d_are_errors() -> None:
-    with pytest.raises(UnsupportedModelError, match=r"binarization.ignored_scopes: 'stemm' matched no module"):
+    with pytest.raises(UnsupportedModelError, match=r"compression.ignored_scopes: 'stemm' matched no module"):
         create_compressed_model(seeded(TinyResNet()), _config(ignored_scopes=["stemm"]))
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
     with pytest.raises(UnsupportedModelError, match="no Conv2d layer to binarize"):

@@ -152,3 +152,69 @@ def test_config_errors(params: dict[str, Any], message: str) -> None:
         NNCFConfig.from_dict(
             {"input_info": {"sample_size": SIZE}, "compression": {"algorithm": "knowledge_distillation", **params}}
         )
+
+
+# ---- issue 10 finding 7: the teacher is part of the saved state --------------------------------------------
+def _trained_kd(**kd: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor], torch.nn.Module]:
+    """A KD run started from ``seeded(TinyResNet(), 1)``, one SGD step taken; returns state, weights, start model."""
+    start = seeded(TinyResNet(), 1)
+    model = copy.deepcopy(start)
+    ctrl, model = create_compressed_model(model, _config(**kd))
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    model.train()
+    loss = model(x).logsumexp(1).mean() + ctrl.loss()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad if p.grad is not None else 0.0
+    return ctrl.get_compression_state(), {k: v.clone() for k, v in model.state_dict().items()}, start
+
+
+def _kd_value(ctrl: Any, model: torch.nn.Module) -> torch.Tensor:
+    model.train()
+    model(torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3)))
+    loss = ctrl.loss()
+    assert isinstance(loss, torch.Tensor)
+    return loss.detach()
+
+
+def test_resume_with_the_same_start_model_gives_the_same_kd_loss() -> None:
+    state, weights, start = _trained_kd()
+    assert isinstance(state["builder_state"]["knowledge_distillation"]["teacher_fingerprint"], str)
+    ctrl_a, model_a = create_compressed_model(copy.deepcopy(start), _config(), compression_state=state)
+    model_a.load_state_dict(weights)
+    ctrl_b, model_b = create_compressed_model(copy.deepcopy(start), _config(), compression_state=state)
+    model_b.load_state_dict(weights)
+    torch.testing.assert_close(_kd_value(ctrl_a, model_a), _kd_value(ctrl_b, model_b), rtol=0, atol=0)
+
+
+def test_resume_with_another_teacher_is_a_located_error_and_leaves_the_model_alone() -> None:
+    state, _, _ = _trained_kd()
+    other = seeded(TinyResNet(), 7)  # a freshly initialised model: the drift this finding was about
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ConfigError, match=r"builder_state\.knowledge_distillation\.teacher_fingerprint.*save_teacher"):
+        create_compressed_model(other, _config(), compression_state=state)
+    assert get_runtime(other) is None
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+    # an explicit opt-out distils from the model passed now
+    create_compressed_model(other, _config(), compression_state=state, allow_config_change=True)
+
+
+def test_save_teacher_restores_the_teacher_whatever_model_is_passed() -> None:
+    state, weights, start = _trained_kd(save_teacher=True)
+    ctrl_ref, model_ref = create_compressed_model(copy.deepcopy(start), _config(save_teacher=True),
+                                                  compression_state=state)
+    model_ref.load_state_dict(weights)
+    other = seeded(TinyResNet(), 7)
+    ctrl, model = create_compressed_model(other, _config(save_teacher=True), compression_state=state)
+    model.load_state_dict(weights)
+    torch.testing.assert_close(_kd_value(ctrl, model), _kd_value(ctrl_ref, model_ref), rtol=0, atol=0)
+    torch.testing.assert_close(_part(ctrl).teacher.state_dict(), start.state_dict())
+
+
+def test_saved_teacher_that_does_not_fit_is_a_state_error() -> None:
+    state, _, start = _trained_kd(save_teacher=True)
+    teacher = state["builder_state"]["knowledge_distillation"]["teacher"]
+    teacher.pop(next(iter(teacher)))
+    with pytest.raises(ConfigError, match=r"knowledge_distillation\.teacher: does not fit"):
+        create_compressed_model(copy.deepcopy(start), _config(save_teacher=True), compression_state=state)

@@ -150,3 +150,18 @@ def test_global_ranking_prunes_the_overall_share(importance: str) -> None:
     assert len({len(p) / len(g.units) for p, g in zip(part._pruned, part.pg.groups)}) > 1  # not uniform
     masked = model(X)
     assert rel(ctrl.strip()(X), masked) <= 1e-5
+
+
+def test_target_scopes_that_cannot_be_pruned_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 10 finding 8: targeting only unprunable layers is an error; some of them, a warning naming each."""
+    from tests.zoo import TinyResNet
+
+    def cfg(targets: list[str]) -> dict[str, Any]:
+        return {"input_info": {"sample_size": [1, 3, 8, 8]},
+                "compression": {"algorithm": "filter_pruning", "pruning_init": 0.3, "target_scopes": targets}}
+
+    with pytest.raises(ConfigError, match=r"compression\.target_scopes: none of the 1 targeted layers.*fc \(model out"):
+        create_compressed_model(TinyResNet(), cfg(["fc"]))
+    with caplog.at_level("WARNING"):
+        create_compressed_model(TinyResNet(), cfg(["conv1", "fc"]))
+    assert "1 of 2 targeted layers will not be pruned: fc (model output)" in caplog.text

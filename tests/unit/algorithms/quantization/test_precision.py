@@ -225,7 +225,7 @@ def test_resume_keeps_the_chosen_bits_without_recomputing() -> None:
         ({"type": "manual", "bitwidth_per_scope": [["conv1", 4]]}, r"bitwidth_per_scope\[0\]"),
         ({"type": "autoq"}, "autoq"),
         ({"type": "hawq", "bitwidth_assignment_mode": "loose"}, "must be one of"),
-        ({"bits": [4, 8]}, "type: required"),
+        ({"bits": [4, 8]}, "type .manual. needs a list"),  # type defaults to manual, as in NNCF
     ],
 )
 def test_config_errors(precision: dict[str, Any], match: str) -> None:

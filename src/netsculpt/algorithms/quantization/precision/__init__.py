@@ -37,7 +37,12 @@ from netsculpt.init_args import CriterionInitArgs
 __all__ = ["apply_bits", "init_precision", "load_traces", "overflow_halved"]
 
 logger = logging.getLogger(__name__)
-WHERE = "quantization.initializer.precision"
+WHERE = "quantization.initializer.precision"  # in logs; errors name the section's own path (``where_of``)
+
+
+def where_of(cfg: QuantizationConfig, ctx: BuildContext) -> str:
+    """Config path of the section's ``initializer.precision`` (``compression[1].initializer.precision``)."""
+    return f"{ctx.config.path_of(cfg)}.initializer.precision"
 
 
 def init_precision(
@@ -73,7 +78,7 @@ def init_precision(
             flops, pcfg.bits, pcfg.compression_ratio, seed=pcfg.seed, groups=layer_groups, strict=strict
         )
     else:
-        traces = _traces(model, pcfg, weights, ctx)
+        traces = _traces(model, pcfg, weights, ctx, where_of(cfg, ctx))
         params = dict(model.named_parameters())
         halves = overflow_halved(cfg, ctx, weights)
 
@@ -122,18 +127,30 @@ def overflow_halved(cfg: QuantizationConfig, ctx: BuildContext, weights: Sequenc
     ]
 
 
+def _names_point(scope: Scope, info: QuantizerInfo) -> bool:
+    """An NNCF activation quantizer id (``<op>|OUTPUT``, ``/nncf_model_input_0|OUTPUT``) names the quantizer whose
+    points include that op's output or that model input."""
+    for p in info.points:
+        if p[0] == "input" and any(q.matches_input(int(p[1])) for q in scope.target):
+            return True
+        if p[0] == "node" and any(q.ref is not None and q.ref.matches_address(p[1]) for q in scope.target):
+            return True
+    return False
+
+
 def _manual(
     pcfg: PrecisionInitConfig, cfg: QuantizationConfig, ctx: BuildContext, infos: Sequence[QuantizerInfo]
 ) -> tuple[QuantizerInfo, ...]:
+    where = where_of(cfg, ctx)
     by_key: dict[str, int] = {}
     for n, pair in enumerate(pcfg.bitwidth_per_scope or ()):
         bits, pattern = int(pair[0]), str(pair[1])
-        scope = Scope([], [pattern], where=f"{WHERE}.bitwidth_per_scope[{n}]")
-        hits = [i for i in infos if any(name in scope for name in (i.scope, i.target, i.key))]
+        scope = Scope([], [pattern], where=f"{where}.bitwidth_per_scope[{n}]", graph=ctx.graph)
+        hits = [i for i in infos if _names_point(scope, i) or any(name in scope for name in (i.scope, i.target, i.key))]
         if not hits:
             names = sorted({i.scope for i in infos if i.group == "weights"})
             raise ConfigError(
-                f"{WHERE}.bitwidth_per_scope[{n}]: '{pattern}' matched no quantizer; weight quantizers are in "
+                f"{where}.bitwidth_per_scope[{n}]: '{pattern}' matched no quantizer; weight quantizers are in "
                 f"{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
             )
         for i in hits:
@@ -144,38 +161,38 @@ def _manual(
     return apply_bits(cfg, ctx, infos, weight_bits, act_bits)
 
 
-def load_traces(path: str | Path, weights: Sequence[QuantizerInfo]) -> list[float]:
+def load_traces(path: str | Path, weights: Sequence[QuantizerInfo], where: str = WHERE) -> list[float]:
     """Traces saved by ``dump_init_precision_data``: ``{"traces": {param: trace}}`` (or a list in weight order)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{WHERE}.traces_per_layer_path: cannot read {p}: {err}") from None
+        raise ConfigError(f"{where}.traces_per_layer_path: cannot read {p}: {err}") from None
     traces = data.get("traces", data) if isinstance(data, dict) else data
     if isinstance(traces, list) and len(traces) == len(weights):
         return [float(t) for t in traces]
     if isinstance(traces, dict) and all(w.target in traces for w in weights):
         return [float(traces[w.target]) for w in weights]
     raise ConfigError(
-        f"{WHERE}.traces_per_layer_path: {p} does not hold a trace for every weight of this model "
+        f"{where}.traces_per_layer_path: {p} does not hold a trace for every weight of this model "
         f"({len(weights)} weights, e.g. {weights[0].target})"
     )
 
 
 def _traces(
-    model: nn.Module, pcfg: PrecisionInitConfig, weights: Sequence[QuantizerInfo], ctx: BuildContext
+    model: nn.Module, pcfg: PrecisionInitConfig, weights: Sequence[QuantizerInfo], ctx: BuildContext, where: str
 ) -> list[float]:
     if pcfg.traces_per_layer_path is not None:
-        return load_traces(pcfg.traces_per_layer_path, weights)
+        return load_traces(pcfg.traces_per_layer_path, weights, where)
     if not ctx.config.has_extra_struct(CriterionInitArgs):
         raise ConfigError(
-            f"{WHERE}.type: 'hawq' needs a loss and data for the Hessian traces; call "
+            f"{where}.type: 'hawq' needs a loss and data for the Hessian traces; call "
             "register_default_init_args(config, train_loader, criterion=...) (or give traces_per_layer_path)"
         )
     args = ctx.config.get_extra_struct(CriterionInitArgs)
     batches = collect_batches(args, pcfg.num_data_points, ctx.device)
     if not batches:
-        raise ConfigError(f"{WHERE}: the data loader given to register_default_init_args yielded no batch")
+        raise ConfigError(f"{where}: the data loader given to register_default_init_args yielded no batch")
     params = dict(model.named_parameters())
     result = hutchinson_traces(
         model,
