@@ -312,8 +312,12 @@ class CompressionController:
         *,
         check: bool = True,
         check_tolerance: float = 0.05,
+        dynamic_batch: bool = True,
     ) -> Path:
         """Export the compressed model to ONNX (QDQ int8, BN folded, dynamic batch) and check it in ORT.
+
+        ``dynamic_batch=False`` exports with the example inputs' fixed shapes (needed by models that compute sizes
+        from the batch dimension).
 
         The inputs are the example inputs of ``create_compressed_model`` (positional and keyword, e.g.
         ``input_info`` entries with ``keyword``), or ``model_args`` in NNCF's form: positional arguments, then
@@ -358,6 +362,7 @@ class CompressionController:
                 output_names=output_names,
                 check=check,
                 tolerance=check_tolerance,
+                dynamic_batch=dynamic_batch,
             )
         except NetsculptError:
             raise

@@ -51,6 +51,7 @@ def export_onnx(
     output_names: list[str] | None = None,
     check: bool = True,
     tolerance: float = DEFAULT_TOLERANCE,
+    dynamic_batch: bool = True,
 ) -> Path:
     """Export a *stripped* model (see ``ctrl.strip``) to ``path``; folds BN first when ``graph`` is given.
 
@@ -59,6 +60,8 @@ def export_onnx(
     dict, dataclass, ``ModelOutput``), a named graph output. Custom autograd Functions without ``symbolic`` are
     traced through their forward. With ``check``, ONNX Runtime runs the file on the same inputs and every output
     must agree with what the model computed under export (relative max difference ``<= tolerance``).
+    ``dynamic_batch=False`` fixes every axis to the example inputs' shapes (for models whose forward computes sizes
+    from the batch, e.g. an adaptive pooling over a computed size, which a symbolic batch axis cannot export).
 
     Raises:
         ExportError: the export fails (naming the failing Function or hook where known), the graph needs inputs
@@ -83,7 +86,7 @@ def export_onnx(
         ) from err
     in_names = [n for n, _ in inputs]
     out_names = _model_io.output_names(flat.last_output, output_names)
-    axes = {n: {0: "batch"} for n, t in [*inputs, *zip(out_names, eager)] if t.dim() > 0}
+    axes = {n: {0: "batch"} for n, t in [*inputs, *zip(out_names, eager)] if t.dim() > 0} if dynamic_batch else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings(), composite_autograd_functions() as inlined:

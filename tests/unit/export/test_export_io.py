@@ -237,3 +237,28 @@ def test_untraceable_autograd_function_is_named(tmp_path: Path) -> None:
 def test_a_keyword_the_forward_does_not_take_is_a_located_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"Masked failed on the export inputs \(input, token_type_ids\): TypeError"):
         export_onnx(seeded(Masked()), (X,), tmp_path / "m.onnx", example_kwargs={"token_type_ids": MASK})
+
+
+class _ComputedPool(torch.nn.Module):
+    """ICNet's pattern: an adaptive pooling over a size computed from the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return torch.nn.functional.adaptive_avg_pool2d(y, (y.shape[2] // 2, y.shape[3] // 2)).flatten(1)
+
+
+def test_fixed_batch_export_for_models_that_compute_sizes(tmp_path: Path) -> None:
+    """Issue 11 item 1: a dynamic batch axis makes the computed size symbolic (negative control); fixed shapes work."""
+    from netsculpt import ExportError, create_compressed_model
+
+    cfg = {"input_info": {"sample_size": [2, 3, 8, 8]}, "compression": {"algorithm": "quantization"}}
+    ctrl, _ = create_compressed_model(_ComputedPool(), cfg)
+    with pytest.raises(ExportError, match="adaptive pooling"):
+        ctrl.export_model(tmp_path / "dynamic.onnx")
+    path = ctrl.export_model(tmp_path / "fixed.onnx", dynamic_batch=False)  # checked in ONNX Runtime
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [2, 3, 8, 8]
