@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from netsculpt.checkpoint import read_checkpoint
 from netsculpt.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def load_compression_state(checkpoint: str | Path) -> dict[str, Any]:
             )
     if not path.is_file():
         raise StateError(f"{where}: no such file or folder; got {str(path)!r}. Pass an existing checkpoint")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = read_checkpoint(path, where)
     if isinstance(loaded, dict) and CHECKPOINT_KEY in loaded:  # a Lightning checkpoint
         loaded = loaded[CHECKPOINT_KEY]
     if not isinstance(loaded, dict) or "builder_state" not in loaded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -60,10 +61,22 @@ def _override(
 ) -> QuantizerOverride | None:
     table = cfg.scope_overrides.weights if kind == "weights" else cfg.scope_overrides.activations
     for pattern, ov in table.items():
-        s = Scope([], [pattern], graph=graph)
+        s = _pattern_scope(pattern, graph)
         if scope in s or (site is not None and _site_in(s, site)):
             return ov
     return None
+
+
+# Binding a pattern to a graph matches it against every NNCF name of the graph: done once per pattern and graph,
+# not once per quantizer that asks for its override.
+_bound: weakref.WeakKeyDictionary[ModelGraph, dict[str, Scope]] = weakref.WeakKeyDictionary()
+
+
+def _pattern_scope(pattern: str, graph: ModelGraph) -> Scope:
+    cache = _bound.setdefault(graph, {})
+    if pattern not in cache:
+        cache[pattern] = Scope([], [pattern], graph=graph)
+    return cache[pattern]
 
 
 def _range_cfg(cfg: QuantizationConfig, kind: str, scope: str, ov: QuantizerOverride | None) -> RangeInitConfig:

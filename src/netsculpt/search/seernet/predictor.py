@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from netsculpt.checkpoint import read_checkpoint
 from netsculpt.errors import ConfigError, StateError
 from netsculpt.search.seernet._threads import one_thread
 from netsculpt.search.seernet.encoding import PolicyEncoding
@@ -213,7 +214,7 @@ def load_predictor(path: str | Path) -> tuple[MLPPredictor, dict[str, Any]]:
     Raises:
         StateError: the file is not a saved predictor.
     """
-    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    data = read_checkpoint(path, "seernet predictor")
     if not isinstance(data, dict) or "state_dict" not in data or "meta" not in data:
         raise StateError(f"seernet: {path} is not a saved SeerNet predictor (no 'state_dict'/'meta')")
     meta = dict(data["meta"])
