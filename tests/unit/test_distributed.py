@@ -73,6 +73,7 @@ def _worker(rank: int, world: int, port: int, out: str, sync: bool) -> None:
             output = model.eval()(probe)
         torch.save({"init": after_init, "steps": after_steps, "policy": policy, "out": output,
                     "policy_after": ctrl.current_policy().to_dict()}, Path(out) / f"rank{rank}.pt")
+        dist.barrier()  # no rank tears gloo down while the other is still using it (abort at exit otherwise)
     finally:
         dist.destroy_process_group()
 
@@ -124,6 +125,7 @@ def _loop_worker(rank: int, world: int, port: int, out: str) -> None:
         loop.run(m, Recorder(), lambda model, epoch: shard[epoch], optimizers(m), log_dir=Path(out) / f"r{rank}")
         torch.save({"best_epoch": loop.statistics["best_epoch"], "accuracy": loop.statistics["accuracy"],
                     "weight": m.weight.item()}, Path(out) / f"loop{rank}.pt")
+        dist.barrier()  # no rank tears gloo down while the other is still using it (abort at exit otherwise)
     finally:
         dist.destroy_process_group()
 
