@@ -6,8 +6,8 @@ Starts from the shared cached FP32 ResNet-20 (``bench/_fp32.py``) and compares, 
     step, ``--epochs`` over the first ``--ft-images`` training images, no augmentation, seed per repeat):
     ``ekg`` (EKG search), ``l1`` (netsculpt filter_pruning, uniform per-group L1, ``pruning_flops_target``),
     ``legr`` (netsculpt LeGR: learned global ranking, ``--legr-generations`` candidates of ``--legr-steps``
-    SGD steps), ``tp_l1`` / ``nncf_l1_global`` (Torch-Pruning 1.6.1 / NNCF 2.19, only when the bench venv
-    ``.venv-bench`` exists; run ``bench/pruning_fmnist.py`` for them otherwise);
+    SGD steps), ``tp_l1`` / ``nncf_l1_global`` (Torch-Pruning 1.6.1 / NNCF 2.19 in the bench venv
+    ``.venv-bench``, bench/_ekg_peers.py: same BN recalibration and fine-tune; an error is recorded without it);
 (b) fine-tuning of the EKG-searched network, same budget: ``ce_2view`` (CE on two augmented views per image)
     vs ``ekg_2view`` (the same plus EKG's memory-bank KL term, K teachers, τ = 4). Both see identical batches
     and views, so the difference is the memory bank alone.
@@ -17,10 +17,9 @@ adaptation; EKG's ``bn_recalibration_samples``). All arms prune the stem and the
 runs once (deterministic for a seed); fine-tuning repeats over ``--seeds``. Reported: top-1 of the physically
 pruned (stripped) model on ``--test-limit`` test images, MACs, search / bank / fine-tune seconds.
 
-Usage (full E2 sizes do not fit 20 min on 2 shared cores; ``--quick`` is the reduced run whose numbers the
-README quotes, labelled as such):
+Usage (the full E2 run took 47 min on 2 loaded cores; ``--quick`` is a reduced run of a few minutes):
     OMP_WAIT_POLICY=PASSIVE flock /tmp/netsculpt-cpu.lock .venv/bin/python bench/ekg_fmnist.py --quick
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/ekg_fmnist.py          # E2 sizes (hours on 2 loaded cores)
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/ekg_fmnist.py          # E2 sizes, peers in .venv-bench
 Prints a markdown table and writes bench/results/ekg_fmnist.json (``--quick``: ekg_fmnist_quick.json) and the
 search plot next to it (.png).
 """
@@ -43,6 +42,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _peers  # noqa: E402
+from _ekg_peers import PEER_ARMS, run_peer_arms  # noqa: E402
 from _fp32 import fp32_baseline  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
@@ -98,10 +99,9 @@ def plain_finetune(model: nn.Module, ft_set: Any, args: argparse.Namespace, seed
     return time.perf_counter() - t0
 
 
-def views_finetune(
-    model: nn.Module, ft_set: Any, bank: ekg.MemoryBank | None, args: argparse.Namespace, seed: int
-) -> float:
-    """Part (b): two augmented views per image; with ``bank``, EKG's KL term joins the CE (same batches/views)."""
+def views_finetune(ctrl: Any, ft_set: Any, bank: ekg.MemoryBank | None, args: argparse.Namespace, seed: int) -> float:
+    """Part (b): two augmented views per image; with ``bank``, EKG's KL term joins ``ctrl.loss()`` (same batches)."""
+    model = ctrl.model
     torch.manual_seed(seed)
     loader = DataLoader(
         ekg.IndexedViews(ft_set, ekg.shift_flip),
@@ -110,7 +110,7 @@ def views_finetune(
         generator=torch.Generator().manual_seed(seed),
     )
     opt, sched = _optim(model, args.epochs * len(loader), args.lr)
-    distiller = ekg.EKGDistiller(bank, temperature=args.tau).attach(model) if bank is not None else None
+    distiller = ekg.EKGDistiller(bank, temperature=args.tau).attach(model, ctrl) if bank is not None else None
     t0 = time.perf_counter()
     model.train()
     for _ in range(args.epochs):
@@ -119,9 +119,7 @@ def views_finetune(
             if distiller is not None:
                 distiller.set_indices(idx)
             out = model(x)
-            loss = F.cross_entropy(out, target)
-            if distiller is not None:
-                loss = loss + distiller.loss()
+            loss = F.cross_entropy(out, target) + ctrl.loss()  # the EKG term is inside ctrl.loss() when attached
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -188,7 +186,11 @@ def main() -> None:  # noqa: C901 - one orchestration, read top to bottom
     ap.add_argument("--legr-generations", type=int, default=20)
     ap.add_argument("--legr-steps", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--arms", nargs="+", default=["ekg", "l1", "legr", "ce_2view", "ekg_2view"])
+    ap.add_argument(
+        "--arms", nargs="+", default=["ekg", "l1", "legr", "tp_l1", "nncf_l1_global", "ce_2view", "ekg_2view"]
+    )
+    ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)  # the bench venv's half (_ekg_peers)
+    ap.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--progress", action="store_true")
@@ -214,14 +216,41 @@ def main() -> None:  # noqa: C901 - one orchestration, read top to bottom
     train_set = train.dataset
     ft_set = Subset(train_set, range(args.ft_images))
     bn_data = DataLoader(ft_set, batch_size=128)
+    if args.peer:
+        peers = run_peer_arms(args.arms, fp32, pruning_config(args.flops_target), (ft_set, bn_data, test),
+                              plain_finetune, args, sample_size())  # fmt: skip
+        args.peer_out.write_text(json.dumps(peers, default=str))
+        return
     res: dict[str, Any] = {
         "quick": args.quick, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": machine_info(args.threads),
         "fp32": {"top1": float(evaluate(fp32, test, progress=False).accuracy), "train_s": fp32_s,
                  "macs": int(count_macs(fp32, (torch.zeros(*sample_size()),)).total)},
-        "arms": {}, "peers": "not run: the bench venv (.venv-bench) with Torch-Pruning 1.6.1 and NNCF 2.19 is "
-        "missing on this machine; bench/pruning_fmnist.py runs those arms when it exists",
+        "arms": {}, "peers": "Torch-Pruning 1.6.1 / NNCF 2.19 in .venv-bench (bench/_ekg_peers.py)",
     }  # fmt: skip
+    peer_arms = [a for a in args.arms if a in PEER_ARMS]
+    if peer_arms:
+        keep = (
+            "fp32_epochs",
+            "train_limit",
+            "test_limit",
+            "ft_images",
+            "epochs",
+            "lr",
+            "batch_size",
+            "flops_target",
+            "seeds",
+            "threads",
+        )
+        argv = ["--peer", *_peers.cli_flags(args, keep), "--arms", *peer_arms]
+        peer_res = _peers.run_in_bench_venv(__file__, argv, "EKG bench peers")
+        if "error" in peer_res:
+            res["peers"] = peer_res["error"]
+        for arm, rec in peer_res.items() if "error" not in peer_res else ():
+            if "error" in rec:
+                res.setdefault("peer_errors", {})[arm] = rec["error"]
+            else:
+                res["arms"][arm] = rec
     _, _, result, bank = run_search(fp32, train_set, args)
     res["search"] = {"seconds": result.search_s, "warmup_s": result.warmup_s, "bank_s": result.bank_s,
                      "steps": len(result.history) - 1, "candidates": result.evaluated,
@@ -231,7 +260,7 @@ def main() -> None:  # noqa: C901 - one orchestration, read top to bottom
     ekg.plot_search(result, args.out.with_suffix(".png"))
     legr_s = None
     for seed in range(args.seeds):
-        for arm in args.arms:
+        for arm in [a for a in args.arms if a not in PEER_ARMS]:
             t0 = time.perf_counter()
             if arm in ("ekg", "ce_2view", "ekg_2view"):
                 c, m = ekg_network(fp32, result, args, bn_data)
@@ -239,7 +268,7 @@ def main() -> None:  # noqa: C901 - one orchestration, read top to bottom
                 if arm == "ekg":
                     ft_s = plain_finetune(m, ft_set, args, seed)
                 else:
-                    ft_s = views_finetune(m, ft_set, bank if arm == "ekg_2view" else None, args, seed)
+                    ft_s = views_finetune(c, ft_set, bank if arm == "ekg_2view" else None, args, seed)
             else:
                 cfg = pruning_config(args.flops_target)
                 if arm == "legr":

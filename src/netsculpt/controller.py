@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from torch import nn
 from netsculpt.algorithms.base import AlgorithmPart, CompressionStage
 from netsculpt.algorithms.schedule_base import StepCounter
 from netsculpt.config.nncf_config import NNCFConfig
-from netsculpt.errors import ExportError, InternalError, NetsculptError
+from netsculpt.errors import ConfigError, ExportError, InternalError, NetsculptError
 from netsculpt.graph.hooks import get_runtime
 from netsculpt.graph.trace import ModelGraph
 from netsculpt.metrics.coverage import Uncompressed, uncompressed_weights, warn_uncompressed
@@ -140,6 +140,8 @@ class CompressionController:
             rt.expect_from(graph)  # every hook checks at run time that it gets the tensor traced there
         #: Per algorithm, the weights in its scopes it could not compress (listed in a warning, counted in stats).
         self.uncompressed: dict[str, tuple[Uncompressed, ...]] = {}
+        #: Loss terms added from outside the stack (``add_loss_term``), summed into ``loss()`` after the parts'.
+        self.loss_terms: dict[str, Callable[[], torch.Tensor]] = {}
         if graph is not None:
             for p in parts:
                 skipped = uncompressed_weights(p, graph)
@@ -172,13 +174,30 @@ class CompressionController:
         for p in parts:
             p.compression_rate = value
 
+    def add_loss_term(self, name: str, term: Callable[[], torch.Tensor]) -> None:
+        """Sum ``term()`` into every later ``loss()`` (e.g. EKG's memory-bank distillation); ``name`` must be new.
+
+        Raises:
+            ConfigError: a term of that name is already registered (remove it with ``remove_loss_term``).
+        """
+        if name in self.loss_terms:
+            raise ConfigError(f"{self.name}: a loss term named {name!r} is already added; remove it first")
+        self.loss_terms[name] = term
+
+    def remove_loss_term(self, name: str) -> None:
+        """Stop adding the term registered as ``name`` (no-op when there is none)."""
+        self.loss_terms.pop(name, None)
+
     def loss(self) -> torch.Tensor:
-        """Sum of the algorithms' loss terms (a zero tensor when none adds a loss)."""
+        """Sum of the algorithms' loss terms and the added ones (a zero tensor when there are none)."""
         total: torch.Tensor | None = None
         for p in self.child_ctrls:
             term = p.loss()
             if term is not None:
                 total = term if total is None else total + term
+        for extra in self.loss_terms.values():
+            value = extra()
+            total = value if total is None else total + value
         if total is None:
             device = next((t.device for t in self.model.parameters()), torch.device("cpu"))
             return torch.zeros((), device=device)

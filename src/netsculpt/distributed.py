@@ -4,7 +4,9 @@ Initialisation is data-dependent (range init, BatchNorm adaptation, HAWQ's trace
 own shard, and the processes may even start from differently initialised weights (DDP only broadcasts them when the
 model is wrapped, after compression). Left alone, the replicas would pick different scales, masks or bit widths
 behind identical tensor shapes and silently diverge. So when a process group is initialised,
-``create_compressed_model`` makes rank 0's compression everyone's: the decisions (kept channels per group, bits per
+``create_compressed_model`` first pools the data statistics (range statistics reduced across the ranks,
+BatchNorm adaptation averaged: ``netsculpt.nn.quantizer.reduce_across_processes``), then makes rank 0's compression
+everyone's: the decisions (kept channels per group, bits per
 quantizer) are broadcast as a policy and applied, then every tensor of the model (weights, quantizer ranges, masks,
 BatchNorm statistics) and of the distillation teacher is broadcast. Afterwards DDP keeps the replicas in step:
 quantizer ranges are parameters, masks follow the (identical) weights and the schedule.

@@ -47,6 +47,7 @@ def run_accuracy_aware(
     progress: bool,
     tb_writer: Any,
     echo: Callable[[str], None],
+    task: Any = None,
 ) -> tuple[nn.Module, AccuracyAwareResult]:
     """Run the config's accuracy-aware loop on ``model``; return the model it ends with and the trajectory.
 
@@ -63,6 +64,8 @@ def run_accuracy_aware(
         progress: tqdm bars for the epochs.
         tb_writer: TensorBoard writer or ``None``.
         echo: where one-line progress messages go.
+        task: a :class:`netsculpt.tasks.Task` whose training step and metric replace top-1 (detection,
+            segmentation); ``None`` for classification.
     """
     from netsculpt.accuracy_aware import create_accuracy_aware_training_loop
     from netsculpt.train import evaluate, make_optimizer, train_epoch
@@ -73,20 +76,26 @@ def run_accuracy_aware(
     state = {"step": 0}
 
     def configure_optimizers_fn() -> tuple[torch.optim.Optimizer, Any]:
-        optimizer = make_optimizer(model, "sgd", lr, weight_decay=5e-4)
+        optimizer = make_optimizer(model, "sgd", lr, weight_decay=5e-4) if task is None else task.optimizer(model, lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
         return optimizer, scheduler
 
     def train_epoch_fn(
         compression_ctrl: Any, model: nn.Module, epoch: int, optimizer: Any, lr_scheduler: Any
     ) -> float:
-        res = train_epoch(model, train_loader, optimizer, criterion, ctrl=compression_ctrl, progress=progress,
-                          desc=f"accuracy-aware epoch {epoch + 1}/{max_epochs}", tb_writer=tb_writer,
-                          global_step=state["step"])
+        desc = f"accuracy-aware epoch {epoch + 1}/{max_epochs}"
+        if task is not None:
+            res = task.train_epoch(model, train_loader, optimizer, ctrl=compression_ctrl, progress=progress, desc=desc,
+                                   tb_writer=tb_writer, global_step=state["step"])
+        else:
+            res = train_epoch(model, train_loader, optimizer, criterion, ctrl=compression_ctrl, progress=progress,
+                              desc=desc, tb_writer=tb_writer, global_step=state["step"])
         state["step"] = res.global_step
         return float(res.loss)
 
     def validate_fn(model: nn.Module, epoch: int) -> float:
+        if task is not None:
+            return float(task.evaluate(model, test_loader).metric)
         return float(evaluate(model, test_loader, progress=False).accuracy)
 
     echo(f"accuracy-aware training ({aat.mode}): at most {max_epochs} epochs, "

@@ -45,8 +45,13 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
         ),
     )
     p.add_argument("config", type=Path, metavar="CONFIG.json", help="NNCF-dialect JSON config")
-    p.add_argument("--model", required=True, help="registry model name (netsculpt.models.list_models())")
-    p.add_argument("--dataset", required=True, help="fashion_mnist, cifar10 or digits")
+    p.add_argument("--task", choices=("classification", "detection", "segmentation"), default="classification",
+                   help="classification (default); detection (mAP@0.5) or segmentation (mIoU) of Fashion-MNIST items "
+                   "on 64x64 canvases (needs: pip install 'netsculpt[samples]')")
+    p.add_argument("--model", default=None, help="registry model name (netsculpt.models.list_models()); required for "
+                   "classification, default tiny_detector / tiny_unet for detection / segmentation")
+    p.add_argument("--dataset", default=None, help="fashion_mnist, cifar10 or digits; required for classification, "
+                   "fashion_mnist (the only choice) for detection / segmentation")
     p.add_argument("--epochs", type=non_negative_int, default=2, help="FP32 baseline epochs (default 2)")
     p.add_argument("--finetune-epochs", type=non_negative_int, default=1,
                    help="compression fine-tuning epochs (default 1)")
@@ -54,11 +59,16 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = 
                    help="FP32 state_dict to load instead of training (torch.load(weights_only=True))")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<model>-<dataset>-<algos>)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
-    p.add_argument("--lr", type=float, default=0.1, help="FP32 peak learning rate, SGD + cosine (default 0.1)")
-    p.add_argument("--finetune-lr", type=float, default=1e-3,
-                   help="fine-tuning learning rate, SGD + cosine (default 1e-3)")
-    p.add_argument("--train-limit", type=positive_int, default=None, help="use the first N training images")
-    p.add_argument("--test-limit", type=positive_int, default=None, help="use the first N test images")
+    p.add_argument("--lr", type=float, default=None,
+                   help="FP32 peak learning rate, cosine (default: classification SGD 0.1, detection and "
+                   "segmentation Adam 3e-3)")
+    p.add_argument("--finetune-lr", type=float, default=None,
+                   help="fine-tuning learning rate, cosine (default: classification SGD 1e-3, detection and "
+                   "segmentation Adam 3e-4)")
+    p.add_argument("--train-limit", type=positive_int, default=None,
+                   help="use the first N training images (detection / segmentation: N canvases, default 6000)")
+    p.add_argument("--test-limit", type=positive_int, default=None,
+                   help="use the first N test images (detection / segmentation: N canvases, default 1000)")
     p.add_argument("--threads", type=positive_int, default=2, help="torch and ONNX Runtime threads (default 2)")
     p.add_argument("--download", action="store_true", help="download a missing dataset (MD5-checked)")
     p.add_argument("--data-root", default=None, help="directory searched first for dataset files")
@@ -85,6 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
     from netsculpt.cli.pipeline import CompressOptions, algorithms_tag, exit_status, run_compression
     from netsculpt.config import NNCFConfig
+    from netsculpt.errors import ConfigError
+    from netsculpt.tasks import get_task
+
+    if args.task == "classification" and (args.model is None or args.dataset is None):
+        missing = " and ".join(f"--{k}" for k in ("model", "dataset") if getattr(args, k) is None)
+        raise ConfigError(f"compress: {missing} required for --task classification (e.g. --model resnet8 "
+                          "--dataset fashion_mnist)")
+    task = get_task(args.task, dataset=args.dataset or "fashion_mnist")
+    model = args.model or task.default_model
+    dataset = args.dataset or "fashion_mnist"
 
     config = NNCFConfig.from_json(args.config, strict=args.strict_config)
     if args.ekg is not None:  # the EKG settings and the pruning section are checked before any training
@@ -92,19 +112,20 @@ def run(args: argparse.Namespace) -> int:
 
         check_ekg(args.ekg, config)
     torch.set_num_threads(args.threads)
-    out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{algorithms_tag(config)}"
+    out = args.out or Path("runs") / f"{model}-{dataset}-{algorithms_tag(config)}"
     opts = CompressOptions(
         config=config,
         config_path=str(args.config),
-        model=args.model,
-        dataset=args.dataset,
+        model=model,
+        dataset=dataset,
+        task=args.task,
         out=out,
         epochs=args.epochs,
         finetune_epochs=args.finetune_epochs,
         checkpoint=args.checkpoint,
         batch_size=args.batch_size,
-        lr=args.lr,
-        finetune_lr=args.finetune_lr,
+        lr=task.default_lr if args.lr is None else args.lr,
+        finetune_lr=task.default_finetune_lr if args.finetune_lr is None else args.finetune_lr,
         train_limit=args.train_limit,
         test_limit=args.test_limit,
         threads=args.threads,

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from netsculpt.checkpoint import read_checkpoint
 from netsculpt.cli.accuracy_aware import AccuracyAwareResult, run_accuracy_aware
 from netsculpt.cli.export_fp32 import export_fp32_onnx
 from netsculpt.cli.preflight import check_data_root, check_input_info, check_out_dir, check_schedule, data_source
+from netsculpt.cli.report_build import RunFacts, build_report, finish_report, load_average
 from netsculpt.config.nncf_config import NNCFConfig
 from netsculpt.data._download import Verify
 from netsculpt.errors import ConfigError, NetsculptError
@@ -55,14 +56,6 @@ def exit_status(report: dict[str, Any]) -> int:
     return EXIT_NOT_COMPRESSED
 
 
-def _load_average() -> float | None:
-    """The 1-minute load average, or ``None`` where the OS has none."""
-    try:
-        return float(os.getloadavg()[0])
-    except (AttributeError, OSError):
-        return None
-
-
 @dataclass
 class CompressOptions:
     """Everything ``netsculpt compress`` takes from its command line."""
@@ -88,6 +81,7 @@ class CompressOptions:
     progress: bool = True
     latency_repeats: int = 20
     ekg: Path | None = None  # EKG settings: search + memory-bank fine-tuning (docs/EKG.md)
+    task: str = "classification"  # or detection / segmentation (netsculpt.tasks)
 
 
 def algorithms_tag(config: NNCFConfig) -> str:
@@ -208,40 +202,44 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     """Run the whole pipeline; write everything under ``opts.out``; return the report dict.
 
     Args:
-        opts: the options.
+        opts: the options (``opts.task``: classification, detection or segmentation).
         echo: where progress messages go (default: ``print`` to stdout, flushed).
 
     Raises:
         NetsculptError: bad config, model, dataset or checkpoint; failed export.
     """
-    from netsculpt.data import dataset_info, make_loaders
     from netsculpt.models import create_model
+    from netsculpt.tasks import fit, get_task
     from netsculpt.train import fit_baseline
 
     if echo is None:
         echo = _say
     start = time.perf_counter()
     phase = _Phases()
-    info = dataset_info(opts.dataset)
+    task = get_task(opts.task, dataset=opts.dataset)
+    info = task.info()
+    if opts.ekg is not None and task.name != "classification":
+        raise ConfigError(f"--ekg: EKG fine-tunes classifiers with a memory bank of logits; got --task {task.name}. "
+                          "Drop --ekg or use --task classification.")
     # Everything that can be checked without data is checked before any training.
     check_data_root(opts.data_root)
     check_input_info(opts.config, info, opts.config_path)
     check_schedule(opts.config, opts.finetune_epochs, opts.config_path)
     torch.manual_seed(opts.seed)
-    model = create_model(opts.model, num_classes=info.num_classes, in_channels=info.in_channels)
+    model = create_model(opts.model, num_classes=task.num_outputs, in_channels=info.in_channels)
     out = opts.out
     check_out_dir(out)
     with phase("data"):
-        train_loader, test_loader = make_loaders(
-            opts.dataset, opts.batch_size, root=opts.data_root, download=opts.download,
-            train_limit=opts.train_limit, test_limit=opts.test_limit, seed=opts.seed,
-            verify=opts.verify,
+        train_loader, test_loader = task.loaders(
+            opts.batch_size, root=opts.data_root, download=opts.download, train_limit=opts.train_limit,
+            test_limit=opts.test_limit, seed=opts.seed, verify=opts.verify,
         )
     source = data_source(opts.dataset, opts.data_root)
     tb = _tb_writer(out / "tb")
-    n_train = len(train_loader.dataset)  # type: ignore[arg-type]
-    n_test = len(test_loader.dataset)  # type: ignore[arg-type]
-    echo(f"model {opts.model}, dataset {opts.dataset} ({n_train} train / {n_test} test images), "
+    n_train = len(train_loader.dataset)
+    n_test = len(test_loader.dataset)
+    unit = "images" if task.name == "classification" else "canvases"
+    echo(f"task {task.name}, model {opts.model}, dataset {opts.dataset} ({n_train} train / {n_test} test {unit}), "
          f"compression: {algorithms_tag(opts.config)}, output: {out}")
     echo(f"data: {opts.dataset} read from {source}")
 
@@ -249,16 +247,19 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
     if opts.checkpoint is not None:
         _load_baseline(model, opts.checkpoint, f"This model takes {info.in_channels}-channel "
                        f"{info.image_size[0]}x{info.image_size[1]} images and has {info.num_classes} classes "
-                       f"(dataset {opts.dataset}). ")
+                       f"(dataset {info.name}). ")
         echo(f"loaded FP32 baseline from {opts.checkpoint}")
     else:
         echo(f"training the FP32 baseline for {opts.epochs} epoch(s)...")
         with phase("fp32 training"):
-            fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
+            if task.name == "classification":
+                fit_baseline(model, train_loader, None, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
+            else:
+                fit(task, model, train_loader, opts.epochs, opts.lr, progress=opts.progress, tb_writer=tb)
         torch.save(model.state_dict(), out / "baseline.pt")
         echo(f"FP32 baseline saved to {out / 'baseline.pt'} (reuse it with --checkpoint)")
     try:
-        return _compress_and_report(opts, model, train_loader, test_loader, info, out, tb, phase, start, echo,
+        return _compress_and_report(opts, task, model, train_loader, test_loader, info, out, tb, phase, start, echo,
                                     source, n_train, n_test)
     except (NetsculptError, OSError) as err:
         if opts.checkpoint is not None:
@@ -266,31 +267,49 @@ def run_compression(opts: CompressOptions, echo: Callable[[str], None] | None = 
         raise _with_baseline_note(err, out / "baseline.pt") from err
 
 
-def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: Any, test_loader: Any, info: Any,
-                         out: Path, tb: Any, phase: _Phases, start: float, echo: Callable[[str], None],
+def _finetune(opts: CompressOptions, task: Any, ctrl: Any, model: nn.Module, train_loader: Any, tb: Any,
+              phase: _Phases, ekg_run: Any) -> list[dict[str, Any]]:
+    """``--finetune-epochs`` epochs of the task's compression-aware training step; the per-epoch summaries."""
+    from netsculpt.train import train_epoch
+    from netsculpt.train.fit import cosine_schedule
+
+    optimizer = task.optimizer(model, opts.finetune_lr)
+    sched = cosine_schedule(optimizer, len(train_loader) * opts.finetune_epochs)
+    step = 0
+    history: list[dict[str, Any]] = []
+    for epoch in range(opts.finetune_epochs):
+        ctrl.scheduler.epoch_step()
+        desc = f"finetune epoch {epoch + 1}/{opts.finetune_epochs}"
+        with phase("fine-tuning"):
+            if ekg_run is not None:
+                res = train_epoch(model, ekg_run.loader, optimizer, ekg_run.criterion, ctrl=ctrl,
+                                  progress=opts.progress, desc=desc, tb_writer=tb, global_step=step,
+                                  lr_scheduler=sched)
+            else:
+                res = task.train_epoch(model, train_loader, optimizer, ctrl=ctrl, progress=opts.progress, desc=desc,
+                                       tb_writer=tb, global_step=step, lr_scheduler=sched)
+        step = res.global_step
+        history.append(res.as_dict())
+        if tb is not None:
+            for key, value in ctrl.statistics().items():
+                tb.add_scalar(f"compression/{key}", value, epoch + 1)
+    return history
+
+
+def _compress_and_report(opts: CompressOptions, task: Any, model: nn.Module, train_loader: Any, test_loader: Any,
+                         info: Any, out: Path, tb: Any, phase: _Phases, start: float, echo: Callable[[str], None],
                          source: str, n_train: int, n_test: int) -> dict[str, Any]:
     """Everything after the FP32 baseline exists (trained or loaded)."""
     from netsculpt.api import create_compressed_model, register_default_init_args
     from netsculpt.export import check_onnx
-    from netsculpt.metrics import (
-        bops,
-        count_macs,
-        count_params,
-        file_size_bytes,
-        gzip_size_bytes,
-        ort_latency,
-        quantization_bits,
-    )
-    from netsculpt.report import markdown_table, write_report
-    from netsculpt.report.markdown import latency_conditions as latency_conditions_line
-    from netsculpt.train import evaluate, make_optimizer, train_epoch
-    from netsculpt.train.fit import cosine_schedule
+    from netsculpt.metrics import count_macs, ort_latency
+    from netsculpt.tasks.agreement import onnx_output
 
-    criterion = nn.CrossEntropyLoss()
+    metric = "top-1 accuracy" if task.name == "classification" else task.metric_name
     sample_size = [1, info.in_channels, *info.image_size]
     with phase("evaluation"):
-        fp32_eval = evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
-    echo(f"FP32 top-1 accuracy: {100 * fp32_eval.accuracy:.2f} %")
+        fp32_eval = task.evaluate(model, test_loader, progress=opts.progress, desc="fp32 eval")
+    echo(f"FP32 {metric}: {100 * fp32_eval.accuracy:.2f} %")
     fp32_model = copy.deepcopy(model).eval()
     check_batch = _first_batch(test_loader, 64)
     example = (torch.zeros(sample_size),)
@@ -301,6 +320,7 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
 
     # ---- compression and fine-tuning -------------------------------------------------------------
     config = with_input_info(opts.config, sample_size)
+    criterion = nn.CrossEntropyLoss() if task.name == "classification" else task.loss
     config = register_default_init_args(config, train_loader, criterion)
     with phase("create_compressed_model"):
         ctrl, model = create_compressed_model(model, config)
@@ -311,8 +331,8 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
         with phase("ekg search"):
             ekg_run = prepare_ekg(opts.ekg, ctrl, train_loader, out, progress=opts.progress, echo=echo, seed=opts.seed)
     with phase("evaluation"):
-        init_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
-    echo(f"compressed top-1 accuracy after initialisation: {100 * init_eval.accuracy:.2f} %")
+        init_eval = task.evaluate(model, test_loader, progress=opts.progress, desc="compressed eval (init)")
+    echo(f"compressed {metric} after initialisation: {100 * init_eval.accuracy:.2f} %")
     history: list[dict[str, Any]] = []
     aat: AccuracyAwareResult | None = None
     if config.accuracy_aware_training is not None:
@@ -320,28 +340,14 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
             model, aat = run_accuracy_aware(
                 config, ctrl, model, train_loader, test_loader, criterion, fp32_accuracy=fp32_eval.accuracy,
                 lr=opts.finetune_lr, out=out, progress=opts.progress, tb_writer=tb, echo=echo,
+                task=None if task.name == "classification" else task,
             )
     elif opts.finetune_epochs > 0:
-        optimizer = make_optimizer(model, "sgd", opts.finetune_lr, weight_decay=5e-4)
-        sched = cosine_schedule(optimizer, len(train_loader) * opts.finetune_epochs)
-        step = 0
-        for epoch in range(opts.finetune_epochs):
-            ctrl.scheduler.epoch_step()
-            with phase("fine-tuning"):
-                loader, loss_fn = (ekg_run.loader, ekg_run.criterion) if ekg_run else (train_loader, criterion)
-                res = train_epoch(model, loader, optimizer, loss_fn, ctrl=ctrl, progress=opts.progress,
-                                  desc=f"finetune epoch {epoch + 1}/{opts.finetune_epochs}", tb_writer=tb,
-                                  global_step=step, lr_scheduler=sched)
-            step = res.global_step
-            history.append(res.as_dict())
-            if tb is not None:
-                for key, value in ctrl.statistics().items():
-                    tb.add_scalar(f"compression/{key}", value, epoch + 1)
+        history = _finetune(opts, task, ctrl, model, train_loader, tb, phase, ekg_run)
     with phase("evaluation"):
-        comp_eval = evaluate(model, test_loader, progress=opts.progress, desc="compressed eval")
-    echo(f"compressed top-1 accuracy: {100 * comp_eval.accuracy:.2f} %")
-    stats = ctrl.statistics()
-    echo(stats.to_str())
+        comp_eval = task.evaluate(model, test_loader, progress=opts.progress, desc="compressed eval")
+    echo(f"compressed {metric}: {100 * comp_eval.accuracy:.2f} %")
+    echo(ctrl.statistics().to_str())
     status, status_detail = compression_status(ctrl)
     if status != "ok":
         echo(f"WARNING: {status.upper().replace('_', ' ')}: {status_detail}")
@@ -351,14 +357,18 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
         comp_onnx = ctrl.export_model(out / "compressed.onnx")
         stripped = ctrl.strip(do_copy=True)
         comp_check = check_onnx(comp_onnx, stripped, (check_batch,))
+        with torch.no_grad():
+            agreement = {"fp32": task.agreement(onnx_output(fp32_onnx, check_batch), fp32_model(check_batch)),
+                         "compressed": task.agreement(onnx_output(comp_onnx, check_batch),
+                                                      stripped.eval()(check_batch))}
     torch.save({"model_state": model.state_dict(), "compression_state": ctrl.get_compression_state()},
                out / "compressed.pt")
     for side, chk in (("FP32", fp32_check), ("compressed", comp_check)):
         echo(f"ONNX Runtime vs PyTorch, {side}: max |diff| {chk.max_abs_diff:.3g}, "
-             f"top-1 agreement {100 * chk.top1_agreement:.2f} % on {check_batch.shape[0]} test images")
+             f"same answers {100 * agreement[side.lower()]:.2f} % on {check_batch.shape[0]} test images")
     echo(f"measuring ONNX Runtime latency ({opts.threads} threads, batch {' and '.join(map(str, LATENCY_BATCHES))})...")
     latency: dict[str, dict[str, Any]] = {"fp32": {}, "compressed": {}}
-    load_before = _load_average()
+    load_before = load_average()
     with phase("latency"):
         # FP32 and compressed alternate per batch size, so a change in machine load hits both columns alike.
         for b in LATENCY_BATCHES:
@@ -368,68 +378,18 @@ def _compress_and_report(opts: CompressOptions, model: nn.Module, train_loader: 
     latency_conditions = {
         "threads": opts.threads, "repeats": opts.latency_repeats, "warmup": LATENCY_WARMUP,
         "statistic": "median", "spread": "p10-p90", "cpus": os.cpu_count(),
-        "load_avg_before": load_before, "load_avg_after": _load_average(),
+        "load_avg_before": load_before, "load_avg_after": load_average(),
     }
-    w_bits, a_bits = quantization_bits(ctrl)
-    comp_macs = count_macs(stripped, example)
-    report: dict[str, Any] = {
-        "status": status,
-        "status_detail": status_detail,
-        "model": opts.model,
-        "dataset": opts.dataset,
-        "data_source": source,
-        "algorithms": algorithms_tag(opts.config),
-        "config_path": opts.config_path,
-        "config": dict(config),
-        "fp32_epochs": 0 if opts.checkpoint is not None else opts.epochs,
-        "baseline_checkpoint": str(opts.checkpoint) if opts.checkpoint is not None else str(out / "baseline.pt"),
-        "finetune_epochs": opts.finetune_epochs if aat is None else aat.statistics.get("epochs"),
-        "train_samples": n_train,
-        "test_samples": n_test,
-        "threads": opts.threads,
-        "latency_conditions": latency_conditions,
-        "fp32": {
-            "accuracy": fp32_eval.accuracy, "loss": fp32_eval.loss, "params": count_params(fp32_model),
-            "onnx_bytes": file_size_bytes(fp32_onnx), "onnx_gzip_bytes": gzip_size_bytes(fp32_onnx),
-            "macs": macs.total, "flops": macs.flops,
-            "bops": bops(macs.per_module, 32, 32), "latency": latency["fp32"],
-        },
-        "compressed": {
-            "accuracy": comp_eval.accuracy, "loss": comp_eval.loss, "accuracy_after_init": init_eval.accuracy,
-            "params": count_params(stripped), "onnx_bytes": file_size_bytes(comp_onnx),
-            "onnx_gzip_bytes": gzip_size_bytes(comp_onnx), "macs": comp_macs.total,
-            "flops": comp_macs.flops, "bops": bops(comp_macs.per_module, w_bits, a_bits),
-            "latency": latency["compressed"],
-            "weight_bits": w_bits, "activation_bits": a_bits,
-        },
-        "statistics": stats.as_dict(),
-        "onnx_check": {"fp32": asdict(fp32_check), "compressed": asdict(comp_check)},
-        "finetune_history": history,
-        "macs_per_module": macs.per_module,
-        "compressed_macs_per_module": comp_macs.per_module,
-        "accuracy_aware": None if aat is None else {
-            "statistics": aat.statistics, "history": aat.history, "plot": None if aat.plot is None else str(aat.plot),
-        },
-        "files": {"fp32_onnx": str(fp32_onnx), "compressed_onnx": str(comp_onnx),
-                  "checkpoint": str(out / "compressed.pt")},
-    }
-    report["timing"] = phase.seconds
-    report["seconds"] = time.perf_counter() - start
+    facts = RunFacts(
+        fp32_model=fp32_model, stripped=stripped, ctrl=ctrl, config=dict(config), fp32_eval=fp32_eval,
+        init_eval=init_eval, comp_eval=comp_eval, macs=macs, comp_macs=count_macs(stripped, example),
+        fp32_onnx=fp32_onnx, comp_onnx=comp_onnx, fp32_check=fp32_check, comp_check=comp_check, latency=latency,
+        latency_conditions=latency_conditions, history=history, aat=aat, status=status,
+        status_detail=status_detail, source=source, n_train=n_train, n_test=n_test, agreement=agreement,
+    )
+    report = build_report(opts, facts, task, out, algorithms_tag(opts.config))
     if tb is not None:
         tb.add_scalar("eval/fp32_accuracy", fp32_eval.accuracy, 0)
         tb.add_scalar("eval/compressed_accuracy", comp_eval.accuracy, opts.finetune_epochs)
         tb.close()
-    with phase("report"):
-        paths = write_report(out, report)
-    timing = ", ".join(f"{k} {v:.1f} s" for k, v in phase.seconds.items())
-    echo(f"total {time.perf_counter() - start:.1f} s ({timing})")
-    echo("")
-    echo(markdown_table(report))
-    if latency_conditions_line(report):
-        echo(latency_conditions_line(report))
-    echo(f"\nreport: {paths.markdown}, {paths.png}, {paths.json}")
-    baseline = f", FP32 baseline {out / 'baseline.pt'}" if opts.checkpoint is None else ""
-    echo(f"models: ONNX {fp32_onnx} and {comp_onnx}, checkpoint {out / 'compressed.pt'}{baseline}")
-    if status != "ok":
-        echo(f"WARNING: {status.upper().replace('_', ' ')}: {status_detail}")
-    return report
+    return finish_report(report, opts, out, phase, start, echo)

@@ -105,7 +105,11 @@ class AccuracyAwareTrainingConfig:
 @dataclass(frozen=True, kw_only=True)
 class _Root:
     input_info: InputInfo | tuple[InputInfo, ...] | None = config_field(None, doc="Model inputs.")
-    target_device: Literal["ANY", "CPU", "GPU", "NPU", "TRIAL", "CPU_SPR"] = config_field("ANY")
+    target_device: Literal["ANY", "CPU", "GPU", "NPU", "TRIAL", "CPU_SPR"] = config_field(
+        "ANY",
+        doc="Hardware preset: which ops get quantizers and which modes/bits they may use "
+        "(netsculpt.algorithms.quantization.hw_presets); a quantization config outside it is an error.",
+    )
     compression: Any = config_field((), doc="One algorithm object or a list of them (stacking order).")
     accuracy_aware_training: AccuracyAwareTrainingConfig | None = config_field(None)
     log_dir: str | None = config_field(None, doc="Where logs, TensorBoard files and checkpoints go.")

@@ -29,6 +29,7 @@ from netsculpt.errors import ExportError, NetsculptError
 from netsculpt.export import _model_io
 from netsculpt.export._model_io import WRAPPED, FlatModel, composite_autograd_functions, flat_inputs
 from netsculpt.export.fold import fold_batchnorms
+from netsculpt.export.qdq_graph import sink_dequantize
 from netsculpt.graph.outputs import tensor_leaves
 from netsculpt.graph.trace import ModelGraph
 
@@ -265,6 +266,8 @@ def _values(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
             for a in n.attribute:
                 if a.name == "value":
                     vals[n.output[0]] = numpy_helper.to_array(a.t)
+        elif n.op_type == "Identity" and n.input[0] in vals:  # the exporter dedupes equal initializers
+            vals[n.output[0]] = vals[n.input[0]]
     return vals
 
 
@@ -276,6 +279,7 @@ def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
 
 
 def _postprocess(proto: onnx.ModelProto) -> None:
+    sink_dequantize(proto)  # first: a DQ moved next to its Gemm lets step 2 quantize the Gemm's bias
     g = proto.graph
     vals = _values(proto)
     inits = {i.name for i in g.initializer}
@@ -303,7 +307,7 @@ def _postprocess(proto: onnx.ModelProto) -> None:
         remove.append(q)
     # 2. float bias of Conv/Gemm with DQ activation and DQ weight -> int32 bias through a DQ
     for n in g.node:
-        if n.op_type not in ("Conv", "Gemm") or len(n.input) < 3 or n.input[2] not in inits:
+        if n.op_type not in ("Conv", "Gemm") or len(n.input) < 3 or n.input[2] not in vals:
             continue
         dq_x, dq_w = producers.get(n.input[0]), producers.get(n.input[1])
         if dq_x is None or dq_w is None or dq_x.op_type != "DequantizeLinear" or dq_w.op_type != "DequantizeLinear":

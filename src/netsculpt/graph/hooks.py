@@ -45,6 +45,7 @@ __all__ = ["RUNTIME_ATTR", "HookRuntime", "attach_runtime", "detach_runtime", "g
 
 Chain = list[tuple[int, str]]  # (priority, key into ops), applied in ascending priority
 Slot = int | str  # an op argument: position or keyword name
+ArgSlot = int | str | tuple[int, int]  # a hooked argument: a Slot, or (position, index of a tensor in a list)
 
 
 class _RuntimeMode(TorchFunctionMode):
@@ -79,12 +80,15 @@ class _RuntimeMode(TorchFunctionMode):
 
 
 def _run_pre_hooks(
-    rt: HookRuntime, func: Any, addr: Address, pre: dict[Slot, Chain], args: Sequence[Any], kwargs: dict[str, Any]
+    rt: HookRuntime, func: Any, addr: Address, pre: dict[ArgSlot, Chain], args: Sequence[Any], kwargs: dict[str, Any]
 ) -> tuple[list[Any], dict[str, Any]]:
     """Run each pre-hook chain on its argument, found as passed (position or keyword) or via the signature."""
     args, kwargs = list(args), dict(kwargs)
     for slot, chain in pre.items():
-        where: Slot | None = slot
+        if isinstance(slot, tuple):  # element of a tensor list (the flat weights of nn.LSTM / nn.GRU)
+            _run_element_hook(rt, addr, slot, chain, args)
+            continue
+        where: int | str | None = slot
         if not (isinstance(slot, int) and slot < len(args) or isinstance(slot, str) and slot in kwargs):
             names = param_names(func)  # passed the other way (keyword / position), or not at all
             if isinstance(slot, int):
@@ -105,6 +109,19 @@ def _run_pre_hooks(
     return args, kwargs
 
 
+def _run_element_hook(rt: HookRuntime, addr: Address, slot: tuple[int, int], chain: Chain, args: list[Any]) -> None:
+    pos, k = slot
+    seq = args[pos] if pos < len(args) else None
+    if not isinstance(seq, (list, tuple)) or k >= len(seq) or not isinstance(seq[k], torch.Tensor):
+        raise UnsupportedModelError(
+            f"{format_address(addr)}: a compression op is hooked to tensor {k} of the list in argument {pos} of "
+            f"{addr[1]}, which this call does not pass"
+        )
+    items = list(seq)
+    items[k] = rt.run_chain(chain, items[k])
+    args[pos] = type(seq)(items) if isinstance(seq, tuple) else items
+
+
 class HookRuntime(nn.Module):
     """Holds compression modules and applies them at op addresses during the root module's forward."""
 
@@ -118,7 +135,7 @@ class HookRuntime(nn.Module):
         self.counters: dict[tuple[str, str], int] = {}
         self.bypass = _bypass.BypassState()  # bypassable blocks (elastic depth)
         # address -> ({arg slot: meta}, (output meta, ...)); meta = (dtype, rank) as traced (expect_from)
-        self.expected: dict[Address, tuple[dict[Slot, tuple[str, int]], tuple[tuple[str, int], ...]]] = {}
+        self.expected: dict[Address, tuple[dict[ArgSlot, tuple[str, int]], tuple[tuple[str, int], ...]]] = {}
         self._mode: _RuntimeMode | None = None
         self._depth = 0
 
@@ -130,12 +147,15 @@ class HookRuntime(nn.Module):
         self.ops[key] = module
         return key
 
-    def hook_arg(self, address: Address, arg: Slot, key: str, priority: int) -> None:
+    def hook_arg(self, address: Address, arg: ArgSlot, key: str, priority: int) -> None:
         """Apply ``ops[key]`` to argument ``arg`` (position or keyword name) of the op at ``address``, passed
         either way (the signature maps one to the other; use one spelling per argument). A call that does not
         pass it, or passes ``None``, raises ``UnsupportedModelError`` naming the address."""
-        if isinstance(arg, bool) or not (isinstance(arg, int) and arg >= 0 or isinstance(arg, str) and arg):
-            raise ValueError(f"hook_arg: arg must be a position (int >= 0) or a keyword name; got {arg!r}")
+        element = isinstance(arg, tuple) and len(arg) == 2 and all(type(i) is int and i >= 0 for i in arg)
+        if isinstance(arg, bool) or not (isinstance(arg, int) and arg >= 0 or isinstance(arg, str) and arg or element):
+            raise ValueError(
+                f"hook_arg: arg must be a position (int >= 0), (position, list index) or a keyword name; got {arg!r}"
+            )
         chain = self.pre_hooks.setdefault(address, {}).setdefault(arg, [])
         chain.append((priority, key))
         chain.sort()
@@ -161,7 +181,9 @@ class HookRuntime(nn.Module):
             if n.arg_meta or n.output_meta
         }
 
-    def verify(self, address: Address, slot: Slot, value: Any, chain: Chain, what: str, alt: Slot | None = None) -> Any:
+    def verify(
+        self, address: Address, slot: ArgSlot, value: Any, chain: Chain, what: str, alt: Slot | None = None
+    ) -> Any:
         """``value`` unchanged when it matches the traced tensor at ``address`` (argument or output ``slot``;
         ``alt`` the argument's other spelling); raises ``UnsupportedModelError`` naming the address otherwise."""
         exp = self.__dict__.get("expected", {}).get(address)  # absent from runtimes pickled by older versions

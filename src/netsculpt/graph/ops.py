@@ -42,6 +42,7 @@ __all__ = [
     "REDUCTION_OPS",
     "RESHAPE_OPS",
     "RESIZE_OPS",
+    "RNN_OPS",
     "SLICE_OPS",
     "SPLIT_OPS",
     "UNSIGNED_OPS",
@@ -68,6 +69,9 @@ ADDMM_OPS = frozenset({"addmm", "baddbmm", "addbmm"})
 MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "__matmul__", "__rmatmul__"}) | ADDMM_OPS
 #: Ops that multiply-accumulate: counted by MACs, quantized on their inputs.
 COMPUTE_OPS = WEIGHTED_OPS | MATMUL_OPS
+
+#: Recurrent layers (``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``): their weights arrive as one list argument.
+RNN_OPS = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
 
 # ---- normalisation ---------------------------------------------------------------------------------------
 #: Norms with per-channel statistics or affine parameters (GroupNorm and LayerNorm are handled apart).

@@ -91,8 +91,15 @@ class _Builder:
         self.nodes: list[Node] = []
         self.producer: dict[int, tuple[str, int | str, int]] = {}
         self.keep: list[torch.Tensor] = []  # keeps recorded tensors alive so ids are not reused
-        self.params = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
-        self.params.update({id(b): n for n, b in model.named_buffers(remove_duplicate=False)})
+        # A tensor registered under several names (tied weights: GPT-2's ``lm_head.weight`` is
+        # ``transformer.wte.weight``) is recorded under its canonical name, the first that ``named_parameters()``
+        # yields (the one it keeps when it removes duplicates); ``aliases`` lists every name of such tensors.
+        self.params: dict[int, str] = {}
+        self.aliases: dict[str, list[str]] = {}
+        named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+        for n, p in named:
+            canonical = self.params.setdefault(id(p), n)
+            self.aliases.setdefault(canonical, []).append(n)
         self.module_types = {n: type(m).__name__ for n, m in model.named_modules()}
 
     def ref(self, x: torch.Tensor, arg: int | str) -> InputRef:
@@ -163,12 +170,15 @@ class ModelGraph:
         input_shapes: Sequence[tuple[int, ...]],
         module_types: dict[str, str],
         param_shapes: dict[str, tuple[int, ...]],
+        aliases: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.outputs: tuple[InputRef, ...] = tuple(outputs)
         self.input_shapes = tuple(input_shapes)
         self.module_types = dict(module_types)
         self.param_shapes = dict(param_shapes)
+        #: canonical name -> every name of a parameter or buffer registered under several (tied weights)
+        self.aliases: dict[str, tuple[str, ...]] = dict(aliases or {})
         self._by_address = {n.address: n for n in self.nodes}
         cons: dict[int, list[tuple[Node, InputRef]]] = defaultdict(list)
         for n in self.nodes:
@@ -210,7 +220,8 @@ class ModelGraph:
             model.train(was_training)
         outputs = [b.ref(t, i) for i, t in enumerate(tensor_leaves(out))]
         params = {n: tuple(p.shape) for n, p in model.named_parameters()}
-        return cls(b.nodes, outputs, input_shapes, b.module_types, params)
+        aliases = {n: tuple(names) for n, names in b.aliases.items() if len(names) > 1}
+        return cls(b.nodes, outputs, input_shapes, b.module_types, params, aliases)
 
     # ---- queries -------------------------------------------------------------------------------
     def node(self, node_id: int) -> Node:
@@ -233,6 +244,14 @@ class ModelGraph:
         """Nodes whose function name is one of ``names``."""
         wanted = set(names)
         return (n for n in self.nodes if n.op in wanted)
+
+    def names_of(self, param: str) -> tuple[str, ...]:
+        """Every name of a parameter: ``(param,)``, or all names of a tied one, its canonical name first."""
+        return self.aliases.get(param, (param,))
+
+    def param_reads(self, param: str) -> tuple[tuple[Node, InputRef], ...]:
+        """Every op call that reads the parameter (by its canonical name), with the edge."""
+        return tuple((n, r) for n in self.nodes for r in n.inputs if r.kind == "param" and r.ref == param)
 
     def module_names(self) -> list[str]:
         """FQNs of every submodule (root excluded)."""

@@ -1,7 +1,8 @@
 """Which weight tensors an algorithm left uncompressed although the user's scopes include them.
 
-An op netsculpt does not handle (GPT-2's ``Conv1D`` reaching ``addmm``, ``nn.LSTM``, an embedding) must never be
-skipped silently: the controller lists such weights in one warning per algorithm and counts them in
+An op an algorithm does not handle (an embedding; ``nn.LSTM`` / ``nn.GRU`` weights under quantization; weight
+norm, whose effective weight is computed, not a parameter) must never be skipped silently: the controller lists
+such weights in one warning per algorithm and counts them in
 ``ctrl.statistics()`` (``weights_left_uncompressed``). Weights outside the algorithm's scopes, and parameters the
 traced forward never reads, are not reported.
 """
@@ -29,10 +30,26 @@ class Uncompressed:
     param: str
     module_type: str
     ops: tuple[str, ...]
+    hint: str = ""  # what to do about it, when netsculpt knows
 
     def describe(self) -> str:
-        """``h.0.attn.c_attn.weight (Conv1D, read by addmm)``."""
-        return f"{self.param} ({self.module_type}, read by {', '.join(self.ops) or 'no traced op'})"
+        """``lstm.weight_ih_l0 (LSTM, read by lstm)``."""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{self.param} ({self.module_type}, read by {', '.join(self.ops) or 'no traced op'}{hint})"
+
+
+_WEIGHT_NORM_OPS = frozenset({"_weight_norm", "norm_except_dim"})
+_WEIGHT_NORM_HINT = "weight norm: remove it (torch.nn.utils.parametrize.remove_parametrizations) to compress it"
+
+
+def _owner(name: str) -> tuple[str, str]:
+    """``(module, weight name)`` of a parameter; a parametrised tensor (``conv.parametrizations.weight.original1``)
+    belongs to its module's ``weight``."""
+    if ".parametrizations." in name or name.startswith("parametrizations."):
+        module, _, rest = name.rpartition("parametrizations.")
+        return module.rstrip("."), rest.split(".")[0]
+    module, _, leaf = name.rpartition(".")
+    return module, leaf
 
 
 def compressed_weights(part: Any) -> set[str] | None:
@@ -69,14 +86,19 @@ def uncompressed_weights(part: Any, graph: ModelGraph) -> tuple[Uncompressed, ..
                 readers.setdefault(str(ref.ref), []).append(node.op)
     scope = _part_scope(part, graph)
     out = []
+    seen: set[tuple[str, str]] = set()
     for name, shape in graph.param_shapes.items():
-        module, _, leaf = name.rpartition(".")
+        module, leaf = _owner(name)
+        ops = tuple(dict.fromkeys(readers.get(name, ())))
+        norm = bool(_WEIGHT_NORM_OPS & set(ops))
+        leaf = leaf.removesuffix("_g").removesuffix("_v") if norm else leaf  # legacy weight_norm: weight_g/_v
         if "weight" not in leaf or len(shape) < 2 or name in covered or name not in readers:
             continue
-        if module.split(".")[0] == "_netsculpt" or module not in scope:
+        if module.split(".")[0] == "_netsculpt" or module not in scope or (module, leaf) in seen:
             continue
-        ops = tuple(dict.fromkeys(readers[name]))
-        out.append(Uncompressed(name, graph.module_types.get(module, "?"), ops))
+        seen.add((module, leaf))  # weight norm's direction and magnitude are one weight
+        shown = f"{module}.{leaf}" if norm else name
+        out.append(Uncompressed(shown, graph.module_types.get(module, "?"), ops, _WEIGHT_NORM_HINT if norm else ""))
     return tuple(out)
 
 

@@ -5,7 +5,7 @@ Importing this package registers every built-in model; :func:`list_models` shows
 
 from __future__ import annotations
 
-from netsculpt.models import mobilenetv2, resnet, small_cnn, vgg  # noqa: F401  (register the models)
+from netsculpt.models import mobilenetv2, resnet, small_cnn, tiny_detector, tiny_unet, vgg  # noqa: F401  (register)
 from netsculpt.models._registry import create_model, list_models, register_model
 
 __all__ = ["create_model", "list_models", "register_model"]

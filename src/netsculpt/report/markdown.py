@@ -112,7 +112,7 @@ def markdown_table(report: Mapping[str, Any]) -> str:
     if _num(fp.get("accuracy")) is not None and _num(cp.get("accuracy")) is not None:
         acc_delta = f"{100 * (float(cp['accuracy']) - float(fp['accuracy'])):+.2f} pp"
     rows = [
-        ("Top-1 accuracy", _pct(fp.get("accuracy")), _pct(cp.get("accuracy")), acc_delta),
+        (str(report.get("metric") or "Top-1 accuracy"), _pct(fp.get("accuracy")), _pct(cp.get("accuracy")), acc_delta),
         ("Parameters", fmt_count(fp.get("params")), fmt_count(cp.get("params")),
          _changed_ratio(fp.get("params"), cp.get("params"), "fewer")),
         ("Model file (ONNX)", fmt_bytes(fp.get("onnx_bytes")), fmt_bytes(cp.get("onnx_bytes")),

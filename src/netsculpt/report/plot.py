@@ -100,7 +100,7 @@ def plot_report(report: Mapping[str, Any], path: Path) -> Path:
     a_fp, a_cp = _val(fp, "accuracy", 100.0), _val(cp, "accuracy", 100.0)
     _pair(ax, a_fp, a_cp, "{:.2f} %", top=112)
     delta = f" ({a_cp - a_fp:+.2f} pp)" if math.isfinite(a_fp) and math.isfinite(a_cp) else ""
-    ax.set_title(f"Top-1 accuracy{delta}", fontsize=12)
+    ax.set_title(f"{report.get('metric') or 'Top-1 accuracy'}{delta}", fontsize=12)
     ax.set_ylabel("%")
 
     ax = axes[0][1]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from netsculpt.graph.channels import FILTER_ROLES
+from netsculpt.graph.channels import FILTER_ROLES, layer_call
 from netsculpt.graph.ops import CONV_OPS, CONV_TRANSPOSE_OPS, LINEAR_OPS
 from netsculpt.graph.trace import format_address
 from netsculpt.metrics.bits import ModuleQuantizers, quantizer_keys
@@ -134,7 +134,7 @@ class CostTables:
             if module not in module_of:
                 module_of[module] = len(modules)
                 modules.append(module)
-            sliced = node.op in _FILTER_OPS and node.scope in index
+            sliced = (node.op in _FILTER_OPS or layer_call(node)) and node.scope in index  # layer_call: HF Conv1D
             node_macs.append(float(m))
             node_layer.append(index[node.scope] if sliced else nl)
             node_module.append(module_of[module])

@@ -10,7 +10,8 @@ from netsculpt.errors import ConfigError
 from netsculpt.models import _registry, create_model, list_models, register_model
 from netsculpt.models._registry import suggest_names
 
-ALL_MODELS = list_models()
+DENSE_MODELS = {"tiny_detector", "tiny_unet"}  # per-cell / per-pixel outputs: tests/unit/models/test_sample_models.py
+ALL_MODELS = [m for m in list_models() if m not in DENSE_MODELS]  # the classifiers
 
 
 def _num_params(model: nn.Module) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
@@ -87,12 +88,18 @@ def test_strip_and_export_after_apply_give_the_pruned_mixed_precision_model(tmp_
     path = ctrl.export_model(tmp_path / "m.onnx")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: X.numpy()})[0]
-    assert abs(got - masked.numpy()).max() < 1e-3
-    # 4-bit weights live in int8 containers: every stored weight value lies in the 4-bit range [-8, 7]
     import onnx
     from onnx import numpy_helper
 
     m = onnx.load(str(path))
+    # ONNX Runtime's integer Gemm adds the bias as int32 at scale s_x * s_w: with 4-bit weights that rounding
+    # (at most half a step per output) is the only difference allowed beyond float noise
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    bias_steps = [float(inits[n.input[1]].max()) for n in m.graph.node
+                  if n.op_type == "DequantizeLinear" and inits.get(n.input[0], np.zeros(0)).dtype == np.int32]  # fmt: skip
+    tol = 1e-3 + max(bias_steps, default=0.0) / 2
+    assert tol < 1e-2 and abs(got - masked.numpy()).max() < tol
+    # 4-bit weights live in int8 containers: every stored weight value lies in the 4-bit range [-8, 7]
     int8 = [numpy_helper.to_array(t) for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8]
     weights = [a for a in int8 if a.ndim == 4]
     assert weights and all(a.min() >= -8 and a.max() <= 7 for a in weights)

@@ -11,7 +11,7 @@ padding, depthwise convs, inverted residuals; 25 groups), ConvNeXt (channels-fir
 block all but the MLP expansions), BERT with eager attention (the FFN expansions and the pooler are prunable;
 q/k/v are blocked by the head ``view``, the output projections by LayerNorm; act x act attention matmuls in
 BOPs; ``attention_mask`` as a keyword input) and GPT-2 with HF's default SDPA attention (``Conv1D`` layers run
-``addmm`` on a bare weight: no prunable group at all, the space is quantizers only). Checked with transformers
+``addmm`` with an ``[in, out]`` weight: the MLP expansions are prunable, attention is blocked by the q/k/v split). Checked with transformers
 5.25 and 4.40 (where GPT-2 has eager attention only and the mask xfails skip).
 
 Known gaps are strict xfails at the end (they fail loudly once fixed).
@@ -156,7 +156,7 @@ CASES = {
         _text,
         ("bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.1.intermediate.dense", "bert.pooler.dense"),
     ),
-    "gpt2": Case(_gpt2, _text_inputs(), _text, ()),
+    "gpt2": Case(_gpt2, _text_inputs(), _text, ("transformer.h.0.mlp.c_fc", "transformer.h.1.mlp.c_fc")),
 }
 
 
@@ -368,10 +368,12 @@ def test_to_config_reproduces_the_policy_on_the_same_weights(name: str) -> None:
 
 
 def test_bits_only_space_still_prices_and_applies_bits() -> None:
-    """GPT-2 has no prunable group (HF ``Conv1D`` is ``addmm`` on a bare weight); bits are still searchable."""
+    """GPT-2 with its only prunable layers (the ``Conv1D`` MLP expansions) ignored: no group, bits still searchable."""
     case = CASES["gpt2"]
     inputs = case.inputs()
-    ctrl, model = _compress(_fp(case), _config(inputs), inputs, case)
+    cfg = _config(inputs)
+    cfg["compression"][0]["ignored_scopes"] = [r"{re}.*mlp\.c_fc"]
+    ctrl, model = _compress(_fp(case), cfg, inputs, case)
     space = SearchSpace.from_controller(ctrl)
     assert space.groups == () and space.quantizers
     assert Policy.random(space, 0).keep == {}

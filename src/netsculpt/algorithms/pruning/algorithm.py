@@ -15,9 +15,17 @@ from netsculpt.algorithms.pruning.selection import Selector, kept_for_ratio
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
 from netsculpt.errors import ConfigError, UnsupportedModelError
-from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph, Reason, build_groups
+from netsculpt.graph.channels import (
+    FILTER_ROLES,
+    LayerSpec,
+    PruningGraph,
+    Reason,
+    build_groups,
+    layer_call,
+    tied_layers,
+    weight_out_dim,
+)
 from netsculpt.graph.hooks import attach_runtime
-from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import format_address
 from netsculpt.init_args import BNAdaptationInitArgs
@@ -70,6 +78,17 @@ def _check_targets(cfg: FilterPruningConfig, scope: Scope, filters: list[str], p
                    where, len(skipped), len(targeted), text)
 
 
+def _warn_tied(tied: dict[str, tuple[str, ...]], scope: Scope) -> None:
+    """Tied layers (one weight tensor shared with other modules) are never pruned: one warning naming them."""
+    shown = [f"{name} with {', '.join(others)}" for name, others in tied.items() if name in scope]
+    if shown:
+        logger.warning(
+            "filter_pruning: %d layer(s) share their weight with other modules (tied parameters) and are not "
+            "pruned, with what feeds them: %s. Untie them (clone the weight) to prune them",
+            len(shown), "; ".join(shown),
+        )
+
+
 @register_algorithm(FilterPruningConfig)
 class FilterPruningAlgorithm:
     """Structured filter pruning with physical removal at strip; see ALGORITHMS.md §8.5."""
@@ -88,10 +107,11 @@ class FilterPruningAlgorithm:
             normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes),
             where=ctx.config.path_of(cfg), graph=graph,
         )
-        filters = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS and n.scope})
+        filters = sorted({n.scope for n in graph.nodes if layer_call(n) and n.scope})
         if cfg.validate_scopes:
             scope.validate(graph.module_names(), filters)
         pg = build_groups(graph, _excluder(cfg, scope))  # type: ignore[arg-type]
+        _warn_tied(tied_layers(graph), scope)
         blocked = {
             name: [r for r in reasons if r.kind == "unknown"]
             for name, reasons in pg.unprunable.items()
@@ -142,7 +162,7 @@ class FilterPruningAlgorithm:
         for node in ctx.graph.nodes:
             macs = report.per_op.get(format_address(node.address))
             if macs is not None:
-                layer = node.scope if node.op in WEIGHTED_OPS and node.scope in plan.layers else ""
+                layer = node.scope if layer_call(node) and node.scope in plan.layers else ""
                 node_macs.append((layer, macs))
         learned = cfg.params.interlayer_ranking_type == "learned_ranking"
         rt = attach_runtime(model)
@@ -212,7 +232,7 @@ def _add_masks(rt: object, spec: LayerSpec) -> None:
         for address, _ in spec.uses:
             rt.hook_output(address, key, PRIORITY)
         return
-    out_dim = 1 if spec.role == "conv_transpose" else 0
+    out_dim = weight_out_dim(spec.role)
     out_key = rt.add_op(mask_key(spec.name, "out"), ChannelMask(spec.out_size, out_dim))
     in_key = None
     if spec.role in FILTER_ROLES:

@@ -11,6 +11,21 @@ from netsculpt.graph.channels import (
     Role,
     Unit,
     build_groups,
+    layer_call,
+    tied_layers,
+    weight_out_dim,
 )
 
-__all__ = ["FILTER_ROLES", "ChannelGroup", "LayerSpec", "PruningGraph", "Reason", "Role", "Unit", "build_groups"]
+__all__ = [
+    "FILTER_ROLES",
+    "ChannelGroup",
+    "LayerSpec",
+    "PruningGraph",
+    "Reason",
+    "Role",
+    "Unit",
+    "build_groups",
+    "layer_call",
+    "tied_layers",
+    "weight_out_dim",
+]

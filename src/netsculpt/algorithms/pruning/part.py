@@ -23,7 +23,7 @@ from netsculpt.algorithms.pruning.schedule import PruningScheduler
 from netsculpt.algorithms.pruning.selection import Cost, Selector
 from netsculpt.algorithms.pruning.surgery import get_surgery
 from netsculpt.config.pruning import FilterPruningConfig
-from netsculpt.graph.channels import FILTER_ROLES, PruningGraph
+from netsculpt.graph.channels import FILTER_ROLES, PruningGraph, weight_out_dim
 from netsculpt.graph.hooks import HookRuntime, get_runtime
 
 __all__ = ["ChannelMask", "FilterPruningPart", "mask_key"]
@@ -233,7 +233,7 @@ class FilterPruningPart:
                     spec = self.pg.layers[name]
                     weight = mods[name].weight  # type: ignore[union-attr]
                     s = filter_scores(
-                        weight, self.cfg.params.filter_importance, 1 if spec.role == "conv_transpose" else 0
+                        weight, self.cfg.params.filter_importance, weight_out_dim(spec.role)
                     )
                     layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
         out = []

@@ -38,10 +38,13 @@ def register_surgery(module_type: type[nn.Module], surgery: ChannelSurgery) -> N
 
 
 def get_surgery(module: nn.Module) -> ChannelSurgery | None:
-    """The entry for ``module``'s class or its nearest registered base, else ``None``."""
+    """The entry for ``module``'s class or its nearest registered base, else ``None`` (Hugging Face ``Conv1D``
+    is recognised without importing ``transformers``)."""
     for cls in type(module).__mro__:
         if cls in _SURGERY:
             return _SURGERY[cls]
+    if _is_hf_conv1d(module):
+        return _CONV1D
     return None
 
 
@@ -97,6 +100,30 @@ def _linear_in(m: nn.Module, keep: Keep) -> None:
     m.in_features = int(keep.numel())
 
 
+# ---- Hugging Face Conv1D: a linear with its weight stored [in, out], forward addmm(bias, x, weight) -------------
+def _is_hf_conv1d(m: nn.Module) -> bool:
+    w = getattr(m, "weight", None)
+    return type(m).__name__ == "Conv1D" and hasattr(m, "nf") and isinstance(w, torch.Tensor) and w.dim() == 2
+
+
+def _conv1d_out(m: nn.Module, keep: Keep) -> None:
+    _slice(m, "weight", keep, 1)
+    _slice(m, "bias", keep, 0)
+    setattr(m, "nf", int(keep.numel()))  # noqa: B010 - plain attribute; the forward reshapes to (..., nf)
+
+
+def _conv1d_in(m: nn.Module, keep: Keep) -> None:
+    _slice(m, "weight", keep, 0)
+    if hasattr(m, "nx"):
+        setattr(m, "nx", int(keep.numel()))  # noqa: B010
+
+
+def _conv1d_in_size(m: nn.Module) -> int:
+    w = m.weight
+    assert isinstance(w, torch.Tensor)
+    return int(w.shape[0])
+
+
 # ---- norms ------------------------------------------------------------------------------------------
 def _norm_out(m: nn.Module, keep: Keep) -> None:
     assert isinstance(m, nn.modules.batchnorm._NormBase)
@@ -133,3 +160,4 @@ register_surgery(
     nn.modules.batchnorm._NormBase, ChannelSurgery(_norm_out, _no_in, _attr("num_features"), _attr("num_features"))
 )
 register_surgery(nn.GroupNorm, ChannelSurgery(_group_norm_out, _no_in, _attr("num_channels"), _attr("num_channels")))
+_CONV1D = ChannelSurgery(_conv1d_out, _conv1d_in, _attr("nf"), _conv1d_in_size)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext, register_algorithm
+from netsculpt.algorithms.quantization.hw_presets import check_against_preset, op_kind, preset_for
 from netsculpt.algorithms.quantization.init import adapt_batchnorm, collect_activation_ranges
 from netsculpt.algorithms.quantization.part import QuantizationPart, QuantizerInfo
 from netsculpt.algorithms.quantization.placement import ActivationSite, QuantizerPlan, find_sites, unify_scales
@@ -109,10 +110,16 @@ class QuantizationAlgorithm:
         weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
         where = ctx.config.path_of(cfg)
         validate_quantization_scopes(cfg, where, modules, weighted, graph)
+        preset = preset_for(ctx.config.target_device)
+        check_against_preset(cfg, preset, where)
         sites = find_sites(
             graph,
             weight_scope={s for s in op_scopes if s in scopes["weights"]},
-            act_scope={n.address for n in graph.nodes if scopes["activations"].contains_op(n.address)},
+            act_scope={
+                n.address for n in graph.nodes
+                if op_kind(n.op) in preset.op_kinds and scopes["activations"].contains_op(n.address)
+            },  # fmt: skip
+            unified_add=preset.unified_add,
             quantize_inputs=cfg.quantize_inputs,
             quantize_outputs=cfg.quantize_outputs,
             ignored_inputs={i for i in range(len(graph.input_shapes)) if scopes["activations"].ignores_input(i)},
@@ -121,7 +128,7 @@ class QuantizationAlgorithm:
         if cfg.activations.unified_scale_ops:
             sites = unify_scales(sites, cfg.activations.unified_scale_ops)
         # The overflow fix targets x86 int8 kernels (AVX2/AVX-512 16-bit intermediate sums), as in NNCF.
-        cpu_like = ctx.config.target_device in ("ANY", "CPU", "CPU_SPR", "TRIAL")
+        cpu_like = preset.overflow_fix
         infos: list[QuantizerInfo] = []
         first_weight = True
         for w in sites.weights:

@@ -9,10 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from netsculpt.distributed import process_group_active
 from netsculpt.errors import DatasetError, NetsculptError
 from netsculpt.graph.hooks import HookRuntime
 from netsculpt.init_args import InitializingDataLoader
-from netsculpt.nn.quantizer import RangeCollector
+from netsculpt.nn.quantizer import RangeCollector, reduce_across_processes
 
 __all__ = [
     "adapt_batchnorm",
@@ -145,7 +146,11 @@ def collect_activation_ranges(
     num_samples: int,
     device: torch.device,
 ) -> None:
-    """Run the model in eval mode with observers in place of the given quantizers, then put them back."""
+    """Run the model in eval mode with observers in place of the given quantizers, then put them back.
+
+    Under ``torch.distributed`` every rank collects on its own shard, then the statistics are reduced across the
+    processes (``reduce_across_processes``): the ranges are those of all ranks' data together.
+    """
     originals = {k: rt.ops[k] for k in collectors}
     was_training = model.training
     try:
@@ -168,10 +173,17 @@ def collect_activation_ranges(
         for k, m in originals.items():
             rt.replace_op(k, m)
         model.train(was_training)
+    if reduce_across_processes(collectors):
+        logger.info("range init: statistics of %d quantizers reduced across processes", len(collectors))
 
 
 def adapt_batchnorm(model: nn.Module, loader: InitializingDataLoader, num_samples: int, device: torch.device) -> int:
-    """Re-estimate BatchNorm running statistics with cumulative averaging; returns the BN count."""
+    """Re-estimate BatchNorm running statistics with cumulative averaging; returns the BN count.
+
+    Under ``torch.distributed`` the running means and variances are then averaged over the processes (each rank
+    adapts on its own shard of ``num_samples``): with equal batch counts that is exactly the cumulative average over
+    all ranks' batches.
+    """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not bns or num_samples <= 0:
         return 0
@@ -197,6 +209,8 @@ def adapt_batchnorm(model: nn.Module, loader: InitializingDataLoader, num_sample
                         "statistics were restored. The inputs are finite, so the model overflows on them: check "
                         "their scale"
                     )
+        if process_group_active():
+            _average_across_processes(bns)
         done = True
     finally:
         if not done:  # never leave reset or NaN statistics in the user's BatchNorm buffers
@@ -209,6 +223,16 @@ def adapt_batchnorm(model: nn.Module, loader: InitializingDataLoader, num_sample
             bn.momentum = mom
         model.train(was_training)
     return len(bns)
+
+
+def _average_across_processes(bns: list[nn.modules.batchnorm._BatchNorm]) -> None:
+    world = torch.distributed.get_world_size()
+    with torch.no_grad():
+        for bn in bns:
+            for stat in (bn.running_mean, bn.running_var):
+                if isinstance(stat, torch.Tensor):
+                    torch.distributed.all_reduce(stat)
+                    stat.div_(world)
 
 
 def _finite_stats(bn: nn.Module) -> bool:

@@ -19,13 +19,13 @@ from netsculpt.graph.ops import (
     ADD_OPS,
     MATMUL_OPS,
     UNSIGNED_OPS,
-    WEIGHT_OUT_AXIS,
     WEIGHTED_OPS,
     is_added_term,
 )
 from netsculpt.graph.producers import Point, producer_points
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
 from netsculpt.graph.unionfind import UnionFind
+from netsculpt.graph.weights import param_slots, weight_out_axis
 
 __all__ = ["ActivationSite", "QuantizerPlan", "WeightSite", "find_sites", "unify_scales"]
 
@@ -85,6 +85,7 @@ def find_sites(
     quantize_inputs: bool,
     quantize_outputs: bool,
     ignored_inputs: set[int] | frozenset[int] = frozenset(),
+    unified_add: bool = False,
 ) -> QuantizerPlan:
     """Find weight and activation quantizer sites.
 
@@ -95,6 +96,7 @@ def find_sites(
         quantize_inputs: keep quantizers on model inputs.
         ignored_inputs: model inputs never quantized (``ignored_scopes`` naming them).
         quantize_outputs: quantize model outputs too.
+        unified_add: both operands of a residual add share one quantizer (one scale; ``target_device`` NPU).
     """
     weights: dict[str, list[tuple[Address, int]]] = {}
     weight_meta: dict[str, tuple[str, int, bool]] = {}
@@ -106,13 +108,19 @@ def find_sites(
                     continue
                 name = str(r.ref)
                 weights.setdefault(name, []).append((node.address, int(r.arg)))
-                axis = WEIGHT_OUT_AXIS.get(node.op, 0)
-                weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED_OPS))
+                rank = len(graph.param_shapes.get(name, ()))
+                axis = weight_out_axis(node.op, r.arg, rank)  # addmm(b, x, W) (HF Conv1D): W is [in, out]
+                weight_meta.setdefault(name, (node.scope, axis, node.op in WEIGHTED_OPS or rank == 2))
         if node.address in act_scope:
+            shared: list[Point] = []
             for r in _activation_inputs(node):
                 pts = producer_points(graph, r)
-                if pts:
+                if pts and unified_add and node.op in ADD_OPS:
+                    shared += pts
+                elif pts:
                     groups.append((pts, {node.scope}))
+            if shared:
+                groups.append((shared, {node.scope}))
     if quantize_outputs:
         for r in graph.outputs:
             pts = producer_points(graph, r)
@@ -132,6 +140,8 @@ def find_sites(
         acts.append(ActivationSite(tuple(pts), scope, unsigned, tuple(sorted(consumers))))
     wsites = []
     for name, uses in weights.items():
+        if name in graph.aliases:  # tied: every user (an embedding too) reads the one quantized tensor
+            uses += [u for u in param_slots(graph, name) if u not in uses and not isinstance(u[1], tuple)]  # type: ignore[misc]
         scope, axis, per_channel_ok = weight_meta[name]
         shape = graph.param_shapes.get(name, ())
         channels = shape[axis] if len(shape) > axis else 1

@@ -24,9 +24,9 @@ from netsculpt.algorithms.base import BuildContext
 from netsculpt.config.sparsity import SPARSITY_ALGORITHMS
 from netsculpt.errors import ConfigError, UnsupportedModelError
 from netsculpt.graph.hooks import HookRuntime, detach_runtime, get_runtime
-from netsculpt.graph.ops import WEIGHTED_OPS
 from netsculpt.graph.scope import Scope, normalize_patterns
 from netsculpt.graph.trace import Address, ModelGraph
+from netsculpt.graph.weights import ArgSlot, param_slots, weight_operands
 
 __all__ = [
     "PRIORITY",
@@ -57,7 +57,7 @@ class SparseLayer:
     key: str
     param: str
     scope: str
-    uses: tuple[tuple[Address, int], ...]
+    uses: tuple[tuple[Address, ArgSlot], ...]  # every read of the weight (all users of a tied one)
     shape: tuple[int, ...]
 
     @property
@@ -131,7 +131,11 @@ class RBMask(nn.Module):
 
 
 def find_layers(graph: ModelGraph, cfg: Any, name: str, where: str = "") -> tuple[SparseLayer, ...]:
-    """Conv / linear weights in scope, each with every op call that reads it; validates the scopes.
+    """Layer weights in scope (conv, linear, ``addmm``-style linears such as HF ``Conv1D``, LSTM / GRU weights;
+    see :mod:`netsculpt.graph.weights`), each with every op call that reads it; validates the scopes.
+
+    A tied parameter (one tensor under several names) is one layer under its canonical name, masked at every
+    read, so all its users see the same mask (as they see the same zeros after ``strip``).
 
     Raises:
         ConfigError: another sparsity algorithm is in the same compression list.
@@ -141,22 +145,16 @@ def find_layers(graph: ModelGraph, cfg: Any, name: str, where: str = "") -> tupl
         normalize_patterns(cfg.ignored_scopes), normalize_patterns(cfg.target_scopes), where=where or name,
         graph=graph,
     )
-    weighted = sorted({n.scope for n in graph.nodes if n.op in WEIGHTED_OPS})
-    if cfg.validate_scopes:
-        scope.validate([""] + graph.module_names(), weighted)
-    uses: dict[str, list[tuple[Address, int]]] = {}
     owner: dict[str, str] = {}
     for node in graph.nodes:
-        if node.op not in WEIGHTED_OPS:
-            continue
-        for ref in node.inputs:
-            if ref.kind == "param" and ref.arg == 1:
-                param = str(ref.ref)
-                owner.setdefault(param, node.scope)
-                uses.setdefault(param, []).append((node.address, 1))
+        for ref, _ in weight_operands(graph, node):
+            owner.setdefault(str(ref.ref), node.scope)
+    weighted = sorted(set(owner.values()))
+    if cfg.validate_scopes:
+        scope.validate([""] + graph.module_names(), weighted)
     layers = tuple(
-        SparseLayer("s:" + p.replace(".", ":"), p, owner[p], tuple(u), tuple(graph.param_shapes[p]))
-        for p, u in uses.items()
+        SparseLayer("s:" + p.replace(".", ":"), p, owner[p], param_slots(graph, p), tuple(graph.param_shapes[p]))
+        for p in owner
         if owner[p] in scope
     )
     if not layers:

@@ -8,6 +8,7 @@ algorithm that changes layer widths can read it without importing ``netsculpt.al
 
 from __future__ import annotations
 
+from netsculpt.graph.channels._layers import layer_call
 from netsculpt.graph.channels.groups import (
     FILTER_ROLES,
     ChannelGroup,
@@ -17,6 +18,20 @@ from netsculpt.graph.channels.groups import (
     Role,
     Unit,
     build_groups,
+    tied_layers,
+    weight_out_dim,
 )
 
-__all__ = ["FILTER_ROLES", "ChannelGroup", "LayerSpec", "PruningGraph", "Reason", "Role", "Unit", "build_groups"]
+__all__ = [
+    "FILTER_ROLES",
+    "ChannelGroup",
+    "LayerSpec",
+    "PruningGraph",
+    "Reason",
+    "Role",
+    "Unit",
+    "build_groups",
+    "layer_call",
+    "tied_layers",
+    "weight_out_dim",
+]

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 from netsculpt.graph import ops
 from netsculpt.graph.channels._channels import ChannelMap
-from netsculpt.graph.trace import Node
+from netsculpt.graph.trace import InputRef, Node
 
 if TYPE_CHECKING:
     from netsculpt.graph.channels._walk import LayerBuild, Role, _Walker
 
-__all__ = ["add_layer_use", "add_norm_use"]
+__all__ = ["add_layer_use", "add_norm_use", "layer_call"]
 
 
 def _strided(node: Node) -> bool:
@@ -36,16 +36,39 @@ def _tie_groups(w: _Walker, lb: LayerBuild) -> None:
         w.el.union_all(lb.out_ids[:b], lb.out_ids[i * b : (i + 1) * b])
 
 
+def layer_call(node: Node) -> bool:
+    """A call whose weight is a layer's: conv / conv-transpose / linear, or ``addmm(bias, x, weight)`` on a
+    parameter (Hugging Face ``Conv1D``: a linear whose weight is stored ``[in, out]``)."""
+    if node.op in ops.WEIGHTED_OPS:
+        return True
+    return node.op == "addmm" and any(r.kind == "param" and r.arg == 2 for r in node.inputs)
+
+
+def tied_modules(w: _Walker, node: Node, wref: InputRef | None) -> tuple[str, ...]:
+    """The other modules holding the weight read at ``node`` when it is tied (one tensor, several names)."""
+    if wref is None or wref.kind != "param":
+        return ()
+    names = w.g.names_of(str(wref.ref))
+    if len(names) < 2 or f"{node.scope}.weight" not in names:
+        return ()
+    return tuple(n.rpartition(".")[0] or "<root>" for n in names if n != f"{node.scope}.weight")
+
+
 def add_layer_use(w: _Walker, node: Node) -> None:
     """A conv/conv-transpose/linear call: output channels are the layer's own elements."""
     from netsculpt.graph.channels._walk import LayerBuild
 
     op = node.op
-    x = w.arg0(node)
-    wref = next((r for r in node.inputs if r.arg == 1), None)
+    transposed_linear = op == "addmm"  # Conv1D: addmm(bias, x2d, weight[in, out])
+    x = next((r for r in node.inputs if r.arg == (1 if transposed_linear else 0)), None)
+    wref = next((r for r in node.inputs if r.arg == (2 if transposed_linear else 1)), None)
     xshape = w.shape(x) if x is not None else None
     wshape = w.shape(wref) if wref is not None else None
     out = node.output_shapes[0]
+    tied = tied_modules(w, node, wref)
+    if tied:  # slicing it would change the other users' shapes: refused (reported by filter pruning)
+        w.unknown(node, node.inputs, f"weight tied to {', '.join(tied)}: tied layers are not pruned")
+        return
     owned = wref is not None and wref.kind == "param" and node.scope and wref.ref == f"{node.scope}.weight"
     if not owned or xshape is None or wshape is None or x is None:
         w.unknown(node, node.inputs, "weight is not a module parameter, nothing to slice")
@@ -59,6 +82,10 @@ def add_layer_use(w: _Walker, node: Node) -> None:
         role, in_axis, out_axis = "conv_transpose", 1, 1
         c_in, c_out = wshape[0], out[1]
         groups = c_out // wshape[1] if wshape[1] else 0
+    elif transposed_linear:
+        role, in_axis, out_axis = "linear_t", len(xshape) - 1, len(out) - 1
+        c_in, c_out = wshape[0], wshape[1]
+        groups = 1
     else:
         role, in_axis, out_axis = "linear", len(xshape) - 1, len(out) - 1
         c_in, c_out = wshape[1], wshape[0]

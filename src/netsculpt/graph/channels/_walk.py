@@ -9,11 +9,13 @@ from typing import Literal
 from netsculpt.graph import ops
 from netsculpt.graph.channels import _channels as ch
 from netsculpt.graph.channels._channels import ChannelMap, Elements, Reason
+from netsculpt.graph.channels._layers import layer_call
 from netsculpt.graph.trace import Address, InputRef, ModelGraph, Node, format_address
 
 __all__ = ["LayerBuild", "walk"]
 
-Role = Literal["conv", "conv_transpose", "linear", "norm"]
+#: ``linear_t``: a linear whose weight is stored ``[in, out]`` (Hugging Face ``Conv1D``, an ``addmm``).
+Role = Literal["conv", "conv_transpose", "linear", "linear_t", "norm"]
 Key = tuple[int, int]  # (node id, output index)
 
 
@@ -88,7 +90,7 @@ class _Walker:
         for node in self.g.nodes:
             ins = [r for r in node.inputs if r.kind in ("node", "input")]
             reads_input = any(r.kind == "input" or (int(r.ref), r.out_index) in self.from_input for r in ins)
-            if reads_input and node.op not in ops.WEIGHTED_OPS:
+            if reads_input and not layer_call(node):
                 self.from_input.update((node.id, j) for j in range(len(node.output_shapes)))
             self.visit(node)
         fixed = Reason("fixed", "model output")
@@ -110,11 +112,11 @@ class _Walker:
     def visit(self, node: Node) -> None:  # noqa: C901 - one branch per op family
         op = node.op
         tensors = [r for r in node.inputs if r.kind in ("node", "input", "param", "const")]
-        if not any(self.cmap(r) is not None for r in tensors) and op not in ops.WEIGHTED_OPS:
+        if not any(self.cmap(r) is not None for r in tensors) and not layer_call(node):
             # nothing tracked flows in: the output is untracked (params are checked where they meet channels)
             self.origin.update({(node.id, j): self._untracked_origin(node) for j in range(len(node.output_shapes))})
             return
-        if op in ops.WEIGHTED_OPS:
+        if layer_call(node):
             self.layer_op(node)
         elif op in ops.CHANNEL_NORM_OPS or op == "group_norm":
             self.norm_op(node)

@@ -25,9 +25,26 @@ from netsculpt.graph.channels._walk import LayerBuild, Role, walk
 from netsculpt.graph.trace import Address, ModelGraph
 from netsculpt.graph.unionfind import UnionFind
 
-__all__ = ["FILTER_ROLES", "ChannelGroup", "LayerSpec", "PruningGraph", "Reason", "Role", "Unit", "build_groups"]
+__all__ = [
+    "FILTER_ROLES",
+    "ChannelGroup",
+    "LayerSpec",
+    "PruningGraph",
+    "Reason",
+    "Role",
+    "Unit",
+    "build_groups",
+    "tied_layers",
+    "weight_out_dim",
+]
 
-FILTER_ROLES = ("conv", "conv_transpose", "linear")
+FILTER_ROLES = ("conv", "conv_transpose", "linear", "linear_t")
+
+
+def weight_out_dim(role: Role) -> int:
+    """Axis of a layer's weight that holds its output channels (``[in, out, ...]`` weights: conv-transpose and
+    ``linear_t``, Hugging Face ``Conv1D``)."""
+    return 1 if role in ("conv_transpose", "linear_t") else 0
 
 
 @dataclass(frozen=True)
@@ -160,3 +177,19 @@ def build_groups(graph: ModelGraph, exclude: Callable[[LayerSpec], Reason | None
             reasons.extend(x for x in blocked.get(r, []) if x not in reasons)
         unprunable[name] = tuple(reasons)
     return PruningGraph(layers, tuple(groups), unprunable)
+
+
+def tied_layers(graph: ModelGraph) -> dict[str, tuple[str, ...]]:
+    """Layers (conv / linear / ``Conv1D`` calls) whose weight is tied to other modules -> those modules."""
+    from netsculpt.graph.channels._layers import layer_call
+
+    out: dict[str, tuple[str, ...]] = {}
+    for node in graph.nodes:
+        if not layer_call(node):
+            continue
+        slot = 2 if node.op == "addmm" else 1
+        for r in node.inputs:
+            names = graph.names_of(str(r.ref)) if r.kind == "param" and r.arg == slot else ()
+            if len(names) > 1 and f"{node.scope}.weight" in names:
+                out[node.scope] = tuple(n.rpartition(".")[0] for n in names if n != f"{node.scope}.weight")
+    return out

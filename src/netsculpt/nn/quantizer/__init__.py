@@ -12,7 +12,12 @@ from netsculpt.nn.quantizer.functions import (
 from netsculpt.nn.quantizer.levels import QuantizationMode, level_range
 from netsculpt.nn.quantizer.modules import AsymmetricQuantizer, SymmetricQuantizer
 from netsculpt.nn.quantizer.qdq import ContainerDtype, QDQParams, make_qdq_params, native_fake_quantize
-from netsculpt.nn.quantizer.statistics import RANGE_COLLECTOR_KINDS, RangeCollector, make_range_collector
+from netsculpt.nn.quantizer.statistics import (
+    RANGE_COLLECTOR_KINDS,
+    RangeCollector,
+    make_range_collector,
+    reduce_across_processes,
+)
 
 __all__ = [
     "RANGE_COLLECTOR_KINDS",
@@ -29,6 +34,7 @@ __all__ = [
     "make_qdq_params",
     "make_range_collector",
     "native_fake_quantize",
+    "reduce_across_processes",
     "symmetric_fake_quantize",
     "symmetric_step",
 ]

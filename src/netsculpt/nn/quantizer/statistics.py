@@ -29,11 +29,12 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from netsculpt.errors import ConfigError, NetsculptError
 
-__all__ = ["RANGE_COLLECTOR_KINDS", "RangeCollector", "make_range_collector"]
+__all__ = ["RANGE_COLLECTOR_KINDS", "RangeCollector", "make_range_collector", "reduce_across_processes"]
 
 RANGE_COLLECTOR_KINDS = ("min_max", "mixed_min_max", "mean_min_max", "threesigma", "percentile", "mean_percentile")
 
@@ -117,6 +118,27 @@ class _Sampler:
             rows, keys = torch.gather(rows, -1, idx), torch.gather(keys, -1, idx)
         self._values, self._keys = rows, keys
 
+    def merge_across_processes(self) -> None:
+        """Every process's sample becomes the union of all processes' samples, bounded by the same budget
+        (padded ``all_gather``: the samples may differ in length)."""
+        assert self._values is not None and self._keys is not None
+        rows, keys = self._values, self._keys
+        n = torch.tensor([rows.shape[-1]], device=rows.device)
+        sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+        dist.all_gather(sizes, n)
+        longest = int(max(int(t) for t in sizes))
+        pad = longest - rows.shape[-1]
+        padded = [torch.nn.functional.pad(t, (0, pad)) for t in (rows, keys)]
+        gathered = [[torch.zeros_like(t) for _ in sizes] for t in padded]
+        for out, t in zip(gathered, padded, strict=True):
+            dist.all_gather(out, t)
+        self._values = torch.cat([v[..., : int(k)] for v, k in zip(gathered[0], sizes, strict=True)], dim=-1)
+        self._keys = torch.cat([v[..., : int(k)] for v, k in zip(gathered[1], sizes, strict=True)], dim=-1)
+        k = self.budget(self._values)
+        if self._values.shape[-1] > k:
+            idx = torch.topk(self._keys, k, dim=-1, largest=False).indices
+            self._values, self._keys = torch.gather(self._values, -1, idx), torch.gather(self._keys, -1, idx)
+
     def sorted(self) -> Tensor:
         if self._values is None:
             raise _no_data()
@@ -149,6 +171,16 @@ class _BatchExtremes:
         self._high = self._combine(self._high, rows.amax(dim=-1), self._high_agg, "max")
         self._count += 1
 
+    def merge_across_processes(self) -> None:
+        """Minima by MIN, maxima by MAX, per-batch means by SUM of the sums and of the batch counts."""
+        assert self._low is not None and self._high is not None
+        for t, how in ((self._low, self._low_agg), (self._high, self._high_agg)):
+            op = dist.ReduceOp.SUM if how == "mean" else dist.ReduceOp.MIN if how == "min" else dist.ReduceOp.MAX
+            dist.all_reduce(t, op=op)
+        count = torch.tensor([self._count], device=self._low.device)
+        dist.all_reduce(count)
+        self._count = int(count)
+
     def range(self) -> tuple[Tensor, Tensor]:
         if self._low is None or self._high is None:
             raise _no_data()
@@ -165,6 +197,9 @@ class _ThreeSigma:
 
     def update(self, x: Tensor) -> None:
         self._sampler.add(x)
+
+    def merge_across_processes(self) -> None:
+        self._sampler.merge_across_processes()
 
     def range(self) -> tuple[Tensor, Tensor]:
         values = self._sampler.sorted()
@@ -196,6 +231,18 @@ class _Percentile:
         low, high = _quantile(values, self._q[0]), _quantile(values, self._q[1])
         self._sums = (low, high) if self._sums is None else (self._sums[0] + low, self._sums[1] + high)
         self._count += 1
+
+    def merge_across_processes(self) -> None:
+        """Pooled sample (``percentile``) or SUM of the per-batch percentiles and counts (``mean_percentile``)."""
+        if not self._per_batch:
+            self._sampler.merge_across_processes()
+            return
+        assert self._sums is not None
+        for t in self._sums:
+            dist.all_reduce(t)
+        count = torch.tensor([self._count], device=self._sums[0].device)
+        dist.all_reduce(count)
+        self._count = int(count)
 
     def range(self) -> tuple[Tensor, Tensor]:
         if not self._per_batch:
@@ -253,3 +300,37 @@ def make_range_collector(
     else:
         collector = _Percentile(reduce_axis, max_values, min_percentile, max_percentile, kind == "mean_percentile")
     return collector
+
+
+def _has_data(collector: RangeCollector) -> bool:
+    try:
+        collector.range()
+    except NetsculptError:
+        return False
+    return True
+
+
+def reduce_across_processes(collectors: dict[str, RangeCollector]) -> bool:
+    """Under an initialised ``torch.distributed`` group, make every collector's statistics those of all processes'
+    data together: extrema by MIN / MAX, means by SUMs of sums and counts, percentile and three-sigma samples pooled.
+
+    A collective: every rank calls it with the same keys. Collectors are reduced in sorted key order. Returns
+    whether anything was reduced; when any rank has a collector without data, nothing is (and ``False``: rank 0's
+    ranges are then broadcast as before).
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1) or not collectors:
+        return False
+    keys = sorted(collectors)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    ready = torch.tensor([int(all(_has_data(collectors[k]) for k in keys))], device=device)
+    dist.all_reduce(ready, op=dist.ReduceOp.MIN)
+    if not int(ready):
+        return False
+    for k in keys:
+        merge = getattr(collectors[k], "merge_across_processes", None)
+        if merge is None:
+            raise NetsculptError(
+                f"range collector {type(collectors[k]).__name__} of {k!r} cannot be reduced across processes"
+            )
+        merge()
+    return True

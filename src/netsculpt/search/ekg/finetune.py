@@ -3,13 +3,16 @@
 The sample index reaches the loss through a dataset wrapper, ``IndexedViews``, whose items are
 ``(views, label, index)``: ``views`` stacks V augmented views of one image. The documented loop::
 
-    ekg = EKGDistiller(bank, temperature=4.0).attach(model)
+    ekg = EKGDistiller(bank, temperature=4.0).attach(model, ctrl)   # ctrl.loss() now includes the EKG term
     for views, y, idx in DataLoader(IndexedViews(train_set, augment), batch_size=128, shuffle=True):
         x, target = merge_views(views, y)          # [B·V, ...], labels repeated per view
         ekg.set_indices(idx)                       # the hook: which bank rows this batch is
         out = model(x)
-        loss = F.cross_entropy(out, target) + ctrl.loss() + ekg.loss()
+        loss = F.cross_entropy(out, target) + ctrl.loss()
         ...
+    ekg.detach()                                   # removes the hook and the term from ctrl.loss()
+
+Without a controller (``attach(model)``) the term is ``ekg.loss()``, added by the loop itself.
 
 ``ekg.loss()`` is the τ-scaled KL toward the mean of the teachers still ahead of the student (ALGORITHMS.md
 §4.4), computed from the latest training-mode output of the model (captured by a forward hook), averaged over
@@ -92,18 +95,29 @@ class EKGDistiller:
         self.indices: torch.Tensor | None = None
         self.last_teachers = 0
         self._handle: Any = None
+        self._ctrl: Any = None
 
-    def attach(self, model: nn.Module) -> EKGDistiller:
-        """Capture ``model``'s training-mode outputs (a forward hook; ``detach`` removes it)."""
+    def attach(self, model: nn.Module, ctrl: Any = None) -> EKGDistiller:
+        """Capture ``model``'s training-mode outputs (a forward hook; ``detach`` removes it).
+
+        With ``ctrl`` (a ``CompressionController``) the term joins ``ctrl.loss()`` under the name ``"ekg"``, as
+        knowledge distillation's does; the loop then adds ``ctrl.loss()`` only.
+        """
         self.detach()
+        if ctrl is not None:
+            ctrl.add_loss_term("ekg", self.loss)  # first: a refused name leaves no hook behind
+            self._ctrl = ctrl
         self._handle = model.register_forward_hook(_Capture(self))
         return self
 
     def detach(self) -> None:
-        """Remove the capture hook."""
+        """Remove the capture hook and, when attached with a controller, the term from ``ctrl.loss()``."""
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+        if self._ctrl is not None:
+            self._ctrl.remove_loss_term("ekg")
+            self._ctrl = None
 
     def set_indices(self, index: torch.Tensor | list[int]) -> None:
         """Bank rows of the next batch (the third item of ``IndexedViews``)."""

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from netsculpt.config.ekg import EKGConfig
-from netsculpt.graph.channels import FILTER_ROLES
+from netsculpt.graph.channels import FILTER_ROLES, weight_out_dim
 from netsculpt.search.ekg._core import select_teachers
 from netsculpt.search.ekg._net import rescale_kernels, scores_for, the_part
 from netsculpt.search.evaluate import cost_space
@@ -128,7 +128,7 @@ class EKGResult:
                     if spec.role not in FILTER_ROLES:
                         continue
                     mod = mods[name]
-                    dim = 1 if spec.role == "conv_transpose" else 0
+                    dim = weight_out_dim(spec.role)
                     mod.weight.index_fill_(dim, torch.tensor(list(pos)), 0.0)
                     if getattr(mod, "bias", None) is not None:
                         mod.bias[list(pos)] = 0.0

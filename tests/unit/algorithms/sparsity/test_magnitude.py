@@ -183,11 +183,12 @@ def test_shared_weight_has_one_mask_applied_at_every_use() -> None:
         model, {"input_info": {"sample_size": [1, 4, 8, 8]},
                 "compression": {"algorithm": "magnitude_sparsity", "sparsity_init": 0.5}}
     )
-    assert list(_masks(model)) == ["s:conv:weight"]  # the bare matmul parameter is not a conv/linear weight
+    assert list(_masks(model)) == ["s:conv:weight", "s:proj"]  # the bare matmul parameter is a weight too
     model.eval()
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():
         plain.conv.weight.mul_(_masks(model)["s:conv:weight"])
+        plain.proj.mul_(_masks(model)["s:proj"])
         assert torch.allclose(model(x), plain(x), atol=1e-6)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from tests.unit.search.ekg._data import dataset, searched
 from torch.utils.data import DataLoader
 
+from netsculpt.errors import ConfigError
 from netsculpt.search.ekg import EKGDistiller, IndexedViews, MemoryBank, build_memory_bank, ekg_kl, merge_views
 from netsculpt.search.ekg._net import forward_logits, subnet
 
@@ -86,3 +88,25 @@ def test_located_errors_of_bank_and_distiller(tmp_path: Path) -> None:
         distiller.loss(torch.zeros(3, 3))
     with pytest.raises(ConfigError, match="views: must be >= 1"):
         IndexedViews(dataset(4), views=0)
+
+
+def test_distiller_term_joins_ctrl_loss_and_leaves_with_detach() -> None:
+    ds = dataset(16)
+    ctrl, model, _, res = searched()
+    bank = build_memory_bank(ctrl, res, ds, progress=False)
+    res.apply(ctrl)
+    base = ctrl.loss().detach().clone()
+    distiller = EKGDistiller(bank, temperature=2.0).attach(model, ctrl)
+    views, y, idx = next(iter(DataLoader(IndexedViews(ds, views=2), batch_size=8)))
+    x, _ = merge_views(views, y)
+    model.train()
+    distiller.set_indices(idx)
+    out = model(x)
+    expected = base + ekg_kl(out.reshape(len(idx), 2, -1), bank.lookup(idx), 2.0)
+    total = ctrl.loss()
+    assert torch.allclose(total, expected) and total.requires_grad
+    with pytest.raises(ConfigError, match="already added"):
+        EKGDistiller(bank).attach(model, ctrl)  # a second term under the same name is refused
+    distiller.detach()
+    assert torch.equal(ctrl.loss().detach(), base)  # negative control: after detach the term is gone
+    EKGDistiller(bank).attach(model, ctrl).detach()  # the name is free again

@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from netsculpt.algorithms.base import BuildContext
+from netsculpt.algorithms.quantization.hw_presets import preset_for
 from netsculpt.algorithms.quantization.part import QuantizerInfo
 from netsculpt.algorithms.quantization.precision.hessian import hutchinson_traces
 from netsculpt.algorithms.quantization.precision.layers import (
@@ -120,7 +121,7 @@ def apply_bits(
 def overflow_halved(cfg: QuantizationConfig, ctx: BuildContext, weights: Sequence[QuantizerInfo]) -> list[bool]:
     """Whether each weight would train 8 bits on 7 (the overflow fix, same rule as placement); ``weights`` are
     all the weight quantizers of the model in placement order."""
-    cpu_like = ctx.config.target_device in ("ANY", "CPU", "CPU_SPR", "TRIAL")
+    cpu_like = preset_for(ctx.config.target_device).overflow_fix
     return [
         cpu_like and (cfg.overflow_fix == "enable" or (cfg.overflow_fix == "first_layer_only" and n == 0))
         for n in range(len(weights))

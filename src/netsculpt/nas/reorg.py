@@ -1,0 +1,116 @@
+"""Channel reorganisation (ALGORITHMS.md §2.3): sort each elastic group's units by importance, in place.
+
+A unit's importance is the sum of its filters' scores over the group's filter layers (L1 as NNCF's code, L2 or
+geometric median; pruning's ``filter_scores``). The permutation is applied to every tensor the unit covers: the
+filters and biases of its layers, the norms' parameters and running statistics, and the input columns of every
+consumer, so the full network computes the same outputs. Only units covering the same positions per layer are
+exchanged (in a plain group that is all of them). Tensors are permuted in place (optimizers keep their
+parameters; their per-parameter state, e.g. momentum, is not permuted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from netsculpt.algorithms.pruning.importance import filter_scores
+from netsculpt.graph.channels import FILTER_ROLES, ChannelGroup, LayerSpec
+
+__all__ = ["group_permutation", "permute_layer", "reorganize_group", "unit_scores"]
+
+logger = logging.getLogger(__name__)
+
+
+def unit_scores(model: nn.Module, group: ChannelGroup, layers: dict[str, LayerSpec], criterion: str) -> torch.Tensor:
+    """Importance of each unit of ``group`` (higher = more important)."""
+    mods = dict(model.named_modules())
+    scores = torch.zeros(len(group.units), dtype=torch.float64)
+    cache: dict[str, torch.Tensor] = {}
+    for i, u in enumerate(group.units):
+        for name, pos in u.out:
+            spec = layers[name]
+            if spec.role not in FILTER_ROLES:
+                continue
+            if name not in cache:
+                w = getattr(mods[name], "weight", None)
+                assert isinstance(w, torch.Tensor)
+                cache[name] = filter_scores(w, criterion, 1 if spec.role == "conv_transpose" else 0).double().cpu()
+            scores[i] += cache[name][list(pos)].sum()
+    return scores
+
+
+def group_permutation(group: ChannelGroup, scores: torch.Tensor) -> list[int]:
+    """``perm[j]`` = the unit whose channels move to unit ``j``'s slots: highest score first among units with
+    the same footprint (which layers and how many positions per layer)."""
+    classes: dict[tuple[tuple[str, str, int], ...], list[int]] = defaultdict(list)
+    for i, u in enumerate(group.units):
+        sig = tuple(sorted([(n, "out", len(p)) for n, p in u.out] + [(n, "in", len(p)) for n, p in u.inp]))
+        classes[sig].append(i)
+    perm = list(range(len(group.units)))
+    for slots in classes.values():
+        ranked = sorted(slots, key=lambda i: (-float(scores[i]), i))
+        for slot, src in zip(slots, ranked, strict=True):
+            perm[slot] = src
+    return perm
+
+
+def _index(group: ChannelGroup, perm: list[int], side: str) -> dict[str, torch.Tensor]:
+    """Per layer, the gather index that moves unit ``perm[j]``'s positions into unit ``j``'s."""
+    out: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    for u in group.units:
+        for name, pos in u.out if side == "out" else u.inp:
+            sizes[name] = max(sizes.get(name, 0), max(pos) + 1)
+    for j, src in enumerate(perm):
+        dst_u, src_u = group.units[j], group.units[src]
+        dst = dict(dst_u.out if side == "out" else dst_u.inp)
+        srcd = dict(src_u.out if side == "out" else src_u.inp)
+        for name, pos in dst.items():
+            idx = out.setdefault(name, list(range(sizes[name])))
+            for a, b in zip(pos, srcd[name], strict=True):
+                idx[a] = b
+    return {name: torch.tensor(idx) for name, idx in out.items()}
+
+
+def _gather_(t: torch.Tensor | None, dim: int, idx: torch.Tensor) -> None:
+    if t is None:
+        return
+    with torch.no_grad():
+        full = torch.arange(t.shape[dim])
+        full[: idx.numel()] = idx
+        t.copy_(torch.index_select(t, dim, full.to(t.device)))
+
+
+def permute_layer(module: nn.Module, spec: LayerSpec, side: str, idx: torch.Tensor) -> None:
+    """Gather ``module``'s tensors along its ``side`` (``out``/``in``) channel axis by ``idx``, in place."""
+    if spec.role == "norm":
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            _gather_(getattr(module, name, None), 0, idx)
+        return
+    w = getattr(module, "weight", None)
+    transposed = spec.role == "conv_transpose"
+    if side == "out":
+        _gather_(w, 1 if transposed else 0, idx)
+        _gather_(getattr(module, "bias", None), 0, idx)
+        return
+    if spec.depthwise:
+        return  # the weight has no input axis: its output channels moved with the unit
+    if spec.groups > 1:
+        per = spec.in_size // spec.groups  # position k of every group is one unit: permute the k columns
+        idx = idx[:per]
+    _gather_(w, 0 if transposed else 1, idx)
+
+
+def reorganize_group(model: nn.Module, group: ChannelGroup, layers: dict[str, LayerSpec], criterion: str) -> bool:
+    """Sort ``group``'s units by importance in place; True when anything moved."""
+    perm = group_permutation(group, unit_scores(model, group, layers, criterion))
+    if perm == list(range(len(perm))):
+        return False
+    mods = dict(model.named_modules())
+    for side in ("out", "in"):
+        for name, idx in _index(group, perm, side).items():
+            permute_layer(mods[name], layers[name], side, idx)
+    return True
