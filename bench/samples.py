@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -118,8 +119,28 @@ REFERENCE = {"fp32_ft": "fp32", "int8": "fp32_ft", "pruning": "fp32"}
 """The arm each arm's drop is measured against: INT8 against FP32 fine-tuned as long (same budget)."""
 
 
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task and arm over the seeds: metric mean ± std and the paired drop against the arm's reference (the
+    other columns - params, MACs, latency, agreement - are seed 0's)."""
+    tasks: dict[str, Any] = {}
+    for name, first in runs[0]["tasks"].items():
+        arms: dict[str, Any] = {}
+        for arm, a in first["arms"].items():
+            vals = [r["tasks"][name]["arms"][arm]["metric"] for r in runs]
+            rec = {**a, "metric": statistics.mean(vals), "metric_std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                   "metric_per_seed": vals}
+            ref = REFERENCE.get(arm)
+            if ref is not None:
+                drops = [r["tasks"][name]["arms"][ref]["metric"] - r["tasks"][name]["arms"][arm]["metric"] for r in runs]
+                rec["drop"] = statistics.mean(drops)
+                rec["drop_std"] = statistics.stdev(drops) if len(drops) > 1 else 0.0
+            arms[arm] = rec
+        tasks[name] = {"metric": first["metric"], "arms": arms}
+    return tasks
+
+
 def table(res: dict[str, Any]) -> str:
-    head = ("| Task | Arm | Metric | Drop (pt) vs | Params | MACs | ORT batch 1 (ms) | ORT batch 32 (ms) | "
+    head = ("| Task | Arm | Metric (mean ± std) | Drop (pt) vs | Params | MACs | ORT batch 1 (ms) | ORT batch 32 (ms) | "
             "ORT = PyTorch | Training |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     rows = [head]
     for name, t in res["tasks"].items():
@@ -127,10 +148,10 @@ def table(res: dict[str, Any]) -> str:
             budget = (f"{a['train_epochs']} epochs" if arm == "fp32"
                       else f"FP32 + {a['finetune_epochs']} epoch(s), Adam {res['finetune_lr']:g}")
             ref = REFERENCE.get(arm)
-            drop = "-" if ref is None else f"{100 * (t['arms'][ref]['metric'] - a['metric']):+.2f} vs {ref}"
-            rows.append(f"| {name} | {arm} | {t['metric']} {100 * a['metric']:.2f} | {drop} | {a['params'] / 1e3:.1f} k "
-                        f"| {a['macs'] / 1e6:.2f} M | {a['latency_ms']['1']:.3f} | {a['latency_ms']['32']:.2f} | "
-                        f"{100 * a['ort_agreement']:.1f} % | {budget} |")
+            drop = "-" if ref is None else f"{100 * a['drop']:+.2f} ± {100 * a['drop_std']:.2f} vs {ref}"
+            rows.append(f"| {name} | {arm} | {t['metric']} {100 * a['metric']:.2f} ± {100 * a['metric_std']:.2f} | "
+                        f"{drop} | {a['params'] / 1e3:.1f} k | {a['macs'] / 1e6:.2f} M | {a['latency_ms']['1']:.3f} | "
+                        f"{a['latency_ms']['32']:.2f} | {100 * a['ort_agreement']:.1f} % | {budget} |")
     return "\n".join(rows)
 
 
@@ -148,13 +169,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=None, help="at most this many batches per epoch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=30, help="timed ORT runs per latency cell")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=3, help="repeats (seed 0, 1, ...: data order, init, canvases)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     if args.smoke:
         args.train_size, args.test_size, args.steps, args.repeats = 128, 64, 2, 3
         args.det_epochs = args.seg_epochs = args.int8_epochs = args.prune_epochs = 1
+        args.seeds = 1
     return args
 
 
@@ -162,16 +184,20 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    res: dict[str, Any] = {"train_size": args.train_size, "test_size": args.test_size, "seed": args.seed,
+    res: dict[str, Any] = {"train_size": args.train_size, "test_size": args.test_size, "seeds": args.seeds,
                            "finetune_lr": args.finetune_lr, "batch_size": args.batch_size,
-                           "machine": machine_info(args.threads), "tasks": {}}
+                           "machine": machine_info(args.threads)}
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.tasks:
-            res["tasks"][name] = run_task(name, args, Path(tmp))
+        for seed in range(args.seeds):
+            args.seed = seed
+            runs.append({"seed": seed, "tasks": {name: run_task(name, args, Path(tmp)) for name in args.tasks}})
+    res["tasks"] = aggregate(runs)
+    res["runs"] = runs
     res["seconds"] = time.perf_counter() - start
     text = table(res)
     print(text)
-    print(f"{res['seconds']:.0f} s on {res['machine']['cpu']}, {args.threads} threads")
+    print(f"{res['seconds']:.0f} s on {res['machine']['cpu']}, {args.threads} threads, {args.seeds} seed(s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2, default=str) + "\n")
     args.out.with_suffix(".md").write_text(text + "\n")

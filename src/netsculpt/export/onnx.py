@@ -30,6 +30,7 @@ from netsculpt.export import _model_io
 from netsculpt.export._model_io import WRAPPED, FlatModel, composite_autograd_functions, flat_inputs
 from netsculpt.export.fold import fold_batchnorms
 from netsculpt.export.qdq_graph import sink_dequantize
+from netsculpt.export.qdq_pool import quantize_pool_input
 from netsculpt.graph.outputs import tensor_leaves
 from netsculpt.graph.trace import ModelGraph
 
@@ -280,6 +281,7 @@ def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
 
 def _postprocess(proto: onnx.ModelProto) -> None:
     sink_dequantize(proto)  # first: a DQ moved next to its Gemm lets step 2 quantize the Gemm's bias
+    quantize_pool_input(proto)  # the last residual Add + global pool run as QLinearAdd / QLinearGlobalAveragePool
     g = proto.graph
     vals = _values(proto)
     inits = {i.name for i in g.initializer}

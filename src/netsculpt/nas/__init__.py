@@ -7,6 +7,7 @@ build on :class:`ElasticSupernet`.
 from __future__ import annotations
 
 from netsculpt.nas.bn import recalibrate_bn
+from netsculpt.nas.bootstrapnas import ElasticityController, EpochBasedTrainingAlgorithm, SearchAlgorithm
 from netsculpt.nas.config import SearchSpace, SubnetConfig, config_from_json, config_to_json
 from netsculpt.nas.params import (
     DepthParams,
@@ -21,8 +22,11 @@ from netsculpt.nas.supernet import ElasticSupernet
 __all__ = [
     "DepthParams",
     "ElasticSupernet",
+    "ElasticityController",
     "ElasticityParams",
+    "EpochBasedTrainingAlgorithm",
     "KernelParams",
+    "SearchAlgorithm",
     "SearchSpace",
     "SubnetConfig",
     "WidthParams",

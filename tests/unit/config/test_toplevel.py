@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tests.zoo import TinyResNet
 
-from netsculpt import ConfigError, NNCFConfig, NotSupportedYetError, create_compressed_model
+from netsculpt import ConfigError, NNCFConfig, create_compressed_model
 
 # Written for this project in the shape of NNCF 2.x's classification samples (not a copied file).
 SAMPLE: dict[str, Any] = {
@@ -62,6 +62,14 @@ def test_a_near_miss_of_a_known_key_is_still_an_error(typo: str, right: str) -> 
         NNCFConfig.from_dict(data)
 
 
-def test_bootstrap_nas_is_a_located_not_supported_yet() -> None:
-    with pytest.raises(NotSupportedYetError, match=r"^bootstrapNAS: not supported yet"):
-        NNCFConfig.from_dict({**SAMPLE, "bootstrapNAS": {"training": {}}})
+def test_bootstrap_nas_is_parsed_by_the_nas_package() -> None:
+    cfg = NNCFConfig.from_dict({**SAMPLE, "bootstrapNAS": {"training": {}}}, strict=False)
+    assert "bootstrapNAS" in cfg.ignored_keys  # not read by create_compressed_model...
+    strict = {k: v for k, v in SAMPLE.items() if k in ("input_info", "compression")}
+    NNCFConfig.from_dict({**strict, "bootstrapNAS": {}}, strict=True)  # ...but no unknown key either
+    with pytest.raises(ConfigError, match=r"^bootstrapNAS\.training\.elasticity\.width\.min_width: must be >= 1"):
+        NNCFConfig.from_dict({**SAMPLE, "bootstrapNAS": {"training": {"elasticity": {"width": {"min_width": 0}}}}})
+    with pytest.raises(ConfigError, match=r"^bootstrapNAS\.trainig: unknown key"):
+        NNCFConfig.from_dict({**SAMPLE, "bootstrapNAS": {"trainig": {}}})
+    with pytest.raises(ConfigError, match=r"^bootstrapNAs: unknown key\. Did you mean 'bootstrapNAS'"):
+        NNCFConfig.from_dict({**SAMPLE, "bootstrapNAs": {}})
