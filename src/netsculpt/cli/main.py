@@ -1,4 +1,4 @@
-"""``netsculpt`` command line: ``compress``, ``demo``, ``list``, ``config-schema`` and ``search``.
+"""``netsculpt`` command line: ``compress``, ``demo``, ``list``, ``config-schema``, ``search`` and ``supernet``.
 
 Errors from netsculpt (bad config, unknown model, missing dataset...) and file-system errors print
 ``error: <message>`` (one line, with the path and the cause) to stderr and exit with code 2; ``--debug`` shows
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from netsculpt.cli import compress, config_schema, demo, list_cmd, search_cmd
+from netsculpt.cli import compress, config_schema, demo, list_cmd, search_cmd, supernet_cmd
 from netsculpt.errors import NetsculptError
 
 __all__ = ["EXIT_ERROR", "build_parser", "main"]
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log INFO messages from the library")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = _common()
-    for module in (compress, demo, list_cmd, config_schema, search_cmd):
+    for module in (compress, demo, list_cmd, config_schema, search_cmd, supernet_cmd):
         module.add_parser(sub, parents=[parent])
     return parser
 
