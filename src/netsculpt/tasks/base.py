@@ -8,8 +8,6 @@ optimizer; :func:`train_epoch` and :func:`fit` run the NNCF-style compression-aw
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +18,9 @@ from torch import nn
 
 from netsculpt.data._download import Verify
 from netsculpt.data.datasets import DatasetInfo
+from netsculpt.train import loops
 from netsculpt.train.fit import cosine_schedule, make_optimizer
 from netsculpt.train.loops import EpochResult
-from netsculpt.train.progress import progress_bar
 
 __all__ = ["Task", "TaskEval", "fit", "train_epoch"]
 
@@ -101,51 +99,17 @@ def train_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.optim.
                 criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, ctrl: Any = None,
                 progress: bool = False, desc: str = "train", max_steps: int | None = None, tb_writer: Any = None,
                 global_step: int = 0, lr_scheduler: Any = None) -> EpochResult:
-    """One pass over ``(inputs, targets)`` batches: NNCF's step (scheduler step, task loss + ``ctrl.loss()``).
+    """One pass over ``(inputs, targets)`` batches: NNCF's step (scheduler step, task loss + ``ctrl.loss()``),
+    :func:`netsculpt.train.loops.train_epoch` without its per-batch top-1.
 
     ``accuracy`` of the result is NaN: dense tasks have no per-batch top-1 (their metric is :meth:`Task.evaluate`).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite.
     """
-    model.train()
-    total = len(loader) if isinstance(loader, Sized) else None
-    if max_steps is not None:
-        total = max_steps if total is None else min(total, max_steps)
-    loss_sum, samples, steps = 0.0, 0, 0
-    start = time.perf_counter()
-    bar = progress_bar(loader, total=total, desc=desc, enabled=progress)
-    try:
-        for x, y in bar:
-            if max_steps is not None and steps >= max_steps:
-                break
-            if ctrl is not None:
-                ctrl.scheduler.step()
-            loss = criterion(model(x), y)
-            if ctrl is not None:
-                loss = loss + ctrl.loss()
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"{desc}: loss is {value} at step {steps}; lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if lr_scheduler is not None:
-                lr_scheduler.step()
-            loss_sum += value * int(x.shape[0])
-            samples += int(x.shape[0])
-            steps += 1
-            if tb_writer is not None:
-                tb_writer.add_scalar("train/loss", value, global_step + steps)
-            if progress and (steps % 10 == 0 or steps == total):
-                bar.set_postfix(loss=f"{loss_sum / samples:.4f}")
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    logger.info("%s: loss %.4f, %d steps in %.1f s", desc, loss_sum / max(samples, 1), steps, seconds)
-    return EpochResult(loss=loss_sum / max(samples, 1), accuracy=float("nan"), steps=steps, samples=samples,
-                       seconds=seconds, samples_per_s=samples / seconds if seconds > 0 else 0.0,
-                       global_step=global_step + steps)
+    return loops.train_epoch(model, loader, optimizer, criterion, ctrl=ctrl, progress=progress, desc=desc,
+                             max_steps=max_steps, tb_writer=tb_writer, global_step=global_step,
+                             lr_scheduler=lr_scheduler, top1=False)
 
 
 def fit(task: Task, model: nn.Module, train_loader: Iterable[Any], epochs: int, lr: float | None = None, *,

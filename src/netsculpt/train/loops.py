@@ -109,6 +109,7 @@ def train_epoch(
     tb_writer: Any = None,
     global_step: int = 0,
     lr_scheduler: Any = None,
+    top1: bool = True,
 ) -> EpochResult:
     """Train ``model`` for one pass over ``loader`` (or ``max_steps`` batches).
 
@@ -128,6 +129,7 @@ def train_epoch(
         tb_writer: a TensorBoard ``SummaryWriter`` (``train/loss``, ``train/accuracy``, ``train/lr`` per step).
         global_step: step counter at the start (for TensorBoard).
         lr_scheduler: stepped after every optimizer step (per-step schedules).
+        top1: count top-1 of the batches (classification); ``False`` for dense tasks (accuracy is then NaN).
 
     Returns:
         Loss, accuracy, steps, time and throughput of the epoch.
@@ -162,7 +164,7 @@ def train_epoch(
             if lr_scheduler is not None:
                 lr_scheduler.step()
             n = int(y.shape[0])
-            batch_correct = _correct(output, y)
+            batch_correct = _correct(output, y) if top1 else 0
             loss_sum += value * n
             correct += batch_correct
             samples += n
@@ -170,16 +172,18 @@ def train_epoch(
             if tb_writer is not None:
                 step = global_step + steps
                 tb_writer.add_scalar("train/loss", value, step)
-                tb_writer.add_scalar("train/accuracy", batch_correct / max(n, 1), step)
+                if top1:
+                    tb_writer.add_scalar("train/accuracy", batch_correct / max(n, 1), step)
                 tb_writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
             if progress and (steps % 10 == 0 or steps == total):
-                bar.set_postfix(loss=f"{loss_sum / samples:.4f}", acc=f"{correct / samples:.3f}")
+                acc = {"acc": f"{correct / samples:.3f}"} if top1 else {}
+                bar.set_postfix(loss=f"{loss_sum / samples:.4f}", **acc)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     res = EpochResult(
         loss=loss_sum / max(samples, 1),
-        accuracy=correct / max(samples, 1),
+        accuracy=correct / max(samples, 1) if top1 else float("nan"),
         steps=steps,
         samples=samples,
         seconds=seconds,
