@@ -3,21 +3,26 @@ NNCF 2.19.
 
 Starts from the cached FP32 model (``bench/_fp32.py``), then lets ``adaptive_compression_level`` (maximal relative
 degradation ``--max-drop`` %, 1 by default) search the highest pruning rate that keeps the accuracy; reports the
-final rate, the epochs used, the accuracy and the trajectory. The same run is repeated with NNCF 2.19's legacy API
+final rate, the epochs used, the accuracy, the trajectory and what the final masks remove (``pruned``: Conv2d
+filters removed of all Conv2d filters, FLOPs removed). Nominal rates are not comparable across the libraries
+(NNCF 2.19 rounds each layer's kept filters up to a multiple of 8), so ``levels`` records both libraries' filters and
+FLOPs removed at each ``--levels`` value on the FP32 weights. The same run is repeated with NNCF 2.19's legacy API
 (``nncf.torch.create_compressed_model`` + ``nncf.common.accuracy_aware_training.create_accuracy_aware_training_loop``)
 in the bench venv (``.venv-bench``, a subprocess of this script with ``--peer-nncf``), with the same config dict,
 FP32 checkpoint, callbacks (``train_epoch_fn`` with ``--steps-per-epoch`` batches, ``validate_fn`` on the same test
 subset), optimizer (SGD momentum 0.9 at ``--lr``, ExponentialLR 0.9 per epoch) and budget (``maximal_total_epochs``).
 Both loops get a fresh, identically seeded training loader; the init (BN adaptation) loader is a separate one.
-NNCF's loop has no stop-reason field: the reason is inferred from its runner's state after the run. Known
-difference: NNCF 2.19's initial training phase is an early-exit loop (it validates first and trains no epoch if
-the compressed model already meets the criterion), while netsculpt trains ``initial_training_phase_epochs`` epochs.
+``--seed`` sets the data order and compression init; every seed starts from the same FP32 model
+(``--fp32-seed``, 0 by default).
+NNCF's loop has no stop-reason field: the reason is inferred from its runner's state after the run.
 
-Usage (full run with the defaults: about 7 min on 2 quiet cores, 12 min at load 2-3; the defaults reuse the
-cached 3-epoch/10k-sample FP32 model):
+Usage (full run with the defaults: about 3-4 min on 2 quiet cores; the defaults reuse the cached FP32 model):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/aat_fmnist.py [--model resnet20] [--fp32-epochs 3]
         [--max-epochs 10] [--steps-per-epoch 40] [--batch-size 64] [--initial-epochs 1] [--patience 1]
-        [--train-limit 10000] [--test-limit 3000] [--nncf auto|off] [--out PATH]
+        [--train-limit 10000] [--test-limit 3000] [--seed 0] [--fp32-seed 0] [--levels 0.1,0.2,0.3,0.4,0.5]
+        [--round-to 1] [--nncf auto|off] [--out PATH]
+    ``--round-to 8 --nncf off``: a netsculpt-only arm with kept filters a multiple of 8 (nearest), close to NNCF
+    2.19's rounding (up); bench/aat_seeds.py pairs it by seed with the NNCF results of the main runs.
 
 Smoke run (1-2 min):
     .venv/bin/python bench/aat_fmnist.py --fp32-epochs 1 --max-epochs 3 --steps-per-epoch 5 --train-limit 512 \
@@ -58,7 +63,7 @@ from netsculpt.train import evaluate, make_optimizer, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "aat_fmnist.json"
 PEER_KEYS = ("model", "max_epochs", "steps_per_epoch", "val_batches", "initial_epochs", "patience", "step", "min_step",
-             "max_drop", "pruning_init", "lr", "train_limit", "test_limit", "batch_size", "threads", "seed")
+             "max_drop", "pruning_init", "lr", "train_limit", "test_limit", "batch_size", "threads", "seed", "levels")
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,7 +74,12 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "compression": {
             "algorithm": "filter_pruning",
             "pruning_init": args.pruning_init,
-            "params": {"schedule": "exponential", "pruning_target": args.pruning_init, "pruning_steps": 1},
+            "params": {
+                "schedule": "exponential",
+                "pruning_target": args.pruning_init,
+                "pruning_steps": 1,
+                **({"round_to": args.round_to} if args.round_to > 1 else {}),  # netsculpt's key; never sent to NNCF
+            },
         },
         "accuracy_aware_training": {
             "mode": "adaptive_compression_level",
@@ -128,13 +138,50 @@ def _rate(ctrl: Any) -> float | None:
         return None
 
 
+def _fp32_model(args: argparse.Namespace, state: dict[str, Any]) -> nn.Module:
+    info = dataset_info("fashion_mnist")
+    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
+    model.load_state_dict(state)
+    return model
+
+
+def _sweep(ctrl: Any, model: nn.Module, measure: Any, args: argparse.Namespace) -> list[dict[str, float]]:
+    """``measure(ctrl, model)`` at each nominal level of ``--levels`` (a fresh controller on the FP32 weights)."""
+    out = []
+    for level in [float(x) for x in str(args.levels or "").split(",") if x.strip()]:
+        ctrl.compression_rate = level
+        out.append({"level": level, **measure(ctrl, model)})
+    return out
+
+
+def _conv_filters(model: nn.Module) -> dict[str, int]:
+    """Output filters of every Conv2d of the model, by module name (the denominator of "filters removed")."""
+    return {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
 # -------------------------------------------------------------------------------------------------- netsculpt
+
+
+def ns_pruned(ctrl: Any, model: nn.Module) -> dict[str, float]:
+    """What netsculpt's masks remove now: nominal rate, Conv2d filters removed (of all Conv2d filters), FLOPs removed."""
+    st = ctrl.statistics().as_dict()["filter_pruning"]
+    convs = _conv_filters(model)
+    total, kept = st["total_channels"], st["remaining_channels"]
+    removed = sum(total[n] - kept[n] for n in convs if n in total)
+    return {
+        "compression_rate": float(ctrl.compression_rate),
+        "filters_removed": removed / sum(convs.values()),
+        "flops_removed": float(st["flops_removed"]),
+        "library_filter_rate": float(st["filter_pruning_rate"]),  # netsculpt's own: of the prunable filters
+    }
 
 
 def run_netsculpt(model: nn.Module, a0: float, args: argparse.Namespace) -> dict[str, Any]:
     """netsculpt's loop; returns the keys this bench has always written."""
     from netsculpt import create_accuracy_aware_training_loop, create_compressed_model, register_default_init_args
 
+    probe_ctrl, probe = create_compressed_model(_fp32_model(args, model.state_dict()), _config(args))
+    levels = _sweep(probe_ctrl, probe, ns_pruned, args)
     cb = Callbacks(args)
     init_train, _ = _loaders(args)
     torch.manual_seed(args.seed)
@@ -164,6 +211,8 @@ def run_netsculpt(model: nn.Module, a0: float, args: argparse.Namespace) -> dict
         "loop_s": t_loop,
         "rate_changes": stats["rate_changes"],
         "history": stats["history"],
+        "pruned": ns_pruned(ctrl, model),
+        "levels": levels,
     }
 
 
@@ -185,6 +234,17 @@ def _nncf_stop_reason(runner: Any) -> str:
     return "unknown"
 
 
+def nncf_pruned(ctrl: Any, model: nn.Module) -> dict[str, float]:
+    """The same measures for NNCF: nominal level, zeroed Conv2d filters counted on the model, NNCF's FLOPs removed."""
+    st = _peers.nncf_pruning_stats(ctrl)
+    return {
+        "compression_rate": float(ctrl.compression_rate),
+        "filters_removed": _peers.zero_filter_fraction(model),
+        "flops_removed": st["flops_pruning_level"],
+        "library_filter_rate": st["filter_pruning_level"],  # NNCF's own: of all its counted filters
+    }
+
+
 def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
     """NNCF 2.19's legacy create_compressed_model + adaptive_compression_level loop, same config and callbacks."""
 
@@ -194,9 +254,10 @@ def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
     from nncf import NNCFConfig
     from nncf.common.accuracy_aware_training import create_accuracy_aware_training_loop
 
-    info = dataset_info("fashion_mnist")
-    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    model.load_state_dict(torch.load(args.fp32_ckpt, weights_only=True))
+    state = torch.load(args.fp32_ckpt, weights_only=True)
+    probe_ctrl, probe, _ = _peers._nncf_create(_fp32_model(args, state), _config(args), None)
+    levels = _sweep(probe_ctrl, probe, nncf_pruned, args)
+    model = _fp32_model(args, state)
     cb = Callbacks(args)
     a0 = cb.validate_fn(model, 0)
     init_train, _ = _loaders(args)
@@ -244,6 +305,8 @@ def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
         "zero_filter_fraction": _peers.zero_filter_fraction(model),
         "training_history": [[float(k), float(v)] for k, v in r.compressed_training_history.items()],
         "history": cb.history,
+        "pruned": nncf_pruned(ctrl, model),
+        "levels": levels,
     }
 
 
@@ -277,17 +340,23 @@ def print_table(res: dict[str, Any]) -> None:
     nncf_res = res.get("nncf")
     if isinstance(nncf_res, dict) and "error" not in nncf_res:
         rows.append((f"nncf {nncf_res.get('version', '')}".strip(), nncf_res))
-    print("| library | model | FP32 top-1 | final top-1 | best top-1 (library's own) | pruning rate | epochs | stop "
-          "| loop s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| library | model | FP32 top-1 | final top-1 | best top-1 (library's own) | pruning rate (nominal) "
+          "| filters removed | FLOPs removed | epochs | stop | loop s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         best = r.get("best_accuracy")
         best_s = f"{100 * best:.2f}" if isinstance(best, (int, float)) else "-"
         fp32 = r.get("fp32_top1", res["fp32_top1"])
+        pr = r.get("pruned") or {}
         print(f"| {name} | {res['model']} | {100 * fp32:.2f} | {100 * r['final_top1']:.2f} | {best_s} "
-              f"| {r['final_compression_rate']:.3f} | {r['epochs']} | {r['stop_reason']} | {r['loop_s']:.0f} |")
+              f"| {r['final_compression_rate']:.3f} | {pr.get('filters_removed', float('nan')):.3f} "
+              f"| {pr.get('flops_removed', float('nan')):.3f} | {r['epochs']} | {r['stop_reason']} | {r['loop_s']:.0f} |")
     if isinstance(nncf_res, dict) and "error" in nncf_res:
         print(f"nncf: {nncf_res['error']}")
+    print("\nNominal level -> Conv2d filters / FLOPs removed on the FP32 weights (no training):")
+    for name, r in rows:
+        cells = [f"{x['level']:g}: {x['filters_removed']:.3f} / {x['flops_removed']:.3f}" for x in r.get("levels") or []]
+        print(f"  {name}: {'; '.join(cells)}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -308,7 +377,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--test-limit", type=int, default=3000, help="validation images (0: all 10000)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="data order and compression init (both libraries)")
+    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the cached FP32 start (the same for every --seed)")
+    ap.add_argument("--levels", default="0.1,0.2,0.3,0.4,0.5",
+                    help="nominal pruning levels at which both libraries' filters/FLOPs removed are measured ('' skips)")
+    ap.add_argument("--round-to", type=int, default=1,
+                    help="netsculpt arm only: params.round_to (kept filters a multiple of it, nearest; NNCF 2.19 "
+                         "rounds up to 8); the NNCF arm always gets the plain config")
     ap.add_argument("--nncf", choices=["auto", "off"], default="auto", help="run the NNCF 2.19 arm (bench venv)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)
@@ -333,7 +408,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed)
+    model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed)
     _, test = _loaders(args)
     a0 = float(evaluate(model, test, progress=False, max_batches=args.val_batches).accuracy)
     with tempfile.TemporaryDirectory() as tmp:
@@ -354,6 +429,8 @@ def main() -> None:
         "history": ours["history"],
         "host": platform.node(),
         "best_accuracy": ours["best_accuracy"],
+        "pruned": ours["pruned"],
+        "levels": ours["levels"],
         "config": _config(args),
         "nncf": nncf_res,
         "load_avg": os.getloadavg(),

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _seed_tables import SEED_SECTIONS, seed_runs
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BEGIN, END = "<!-- BENCH:BEGIN -->", "<!-- BENCH:END -->"
@@ -290,7 +292,10 @@ def main() -> None:
     lines: list[str] = []
     for name, render in SECTIONS.items():
         path = RESULTS / name
-        if path.exists():
+        runs = seed_runs(path.stem)
+        if path.stem in SEED_SECTIONS and runs:  # repeated seeds replace the single run
+            lines += SEED_SECTIONS[path.stem](runs) + [""]
+        elif path.exists():
             lines += render(json.loads(path.read_text())) + [""]
     readme = ROOT / "README.md"
     text = readme.read_text()

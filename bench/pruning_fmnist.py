@@ -10,6 +10,10 @@ weight decay 5e-4 on every parameter) at ``--lr`` with a per-step cosine decay t
   0.5, ``filter_importance`` L1 / L2, uniform level per group (``all_weights`` true: global ranking), schedule
   ``baseline`` (masks set at creation, frozen), fine-tuned masked with the controller, then ``strip()``: the
   reported FLOPs (``netsculpt.metrics.count_macs``), params and top-1 are those of the physically smaller model.
+* ``netsculpt_l1_inputs``: as ``netsculpt_l1`` with ``importance_scope: filters_and_inputs`` (a channel's score
+  also counts the weights that read it; bench/pruning_diagnose.py measures why).
+* ``netsculpt_legr``: ``interlayer_ranking_type: learned_ranking`` (LeGR) with a small evolution budget
+  (``LEGR_PARAMS``), validated on ``LEGR_VAL`` held-out training images (never the test images).
 * ``tp_l1`` (``tp_l1_global``): Torch-Pruning 1.6.1 ``MagnitudePruner`` + ``MagnitudeImportance(p=1)`` (group L1),
   uniform per-group ratio (``global_pruning`` true), classifier ignored. TP has no FLOPs target, so the smallest
   ``pruning_ratio`` that removes at least the target is found by bisection (MACs counted with ``count_macs``, as
@@ -34,6 +38,8 @@ images, 5k test images; about 8-9 min on 2 quiet cores, ~14 min at load 2-3; reu
 FP32 model):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/pruning_fmnist.py [--fp32-epochs 3] [--epochs 2] [--lr 0.01]
         [--train-limit 10000] [--test-limit 5000] [--arms ...] [--skip-peers] [--out PATH]
+Repeated seeds (the FP32 start is the same for every seed: ``--fp32-seed`` 0): ``--seed S --out
+bench/results/pruning_fmnist_seedS.json``; ``--merge`` adds arms run later to such a file (same settings checked).
 The other arms, same budget, in a second run (~7 min quiet):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/pruning_fmnist.py --arms netsculpt_l2 netsculpt_l1_global \
         tp_l1_global --out bench/results/pruning_fmnist_extra.json
@@ -79,13 +85,19 @@ ARM_SPECS: dict[str, tuple[str, str, bool]] = {
     "netsculpt_l1": ("netsculpt", "L1", False),
     "netsculpt_l2": ("netsculpt", "L2", False),
     "netsculpt_l1_global": ("netsculpt", "L1", True),
+    "netsculpt_legr": ("netsculpt", "L1", True),
+    "netsculpt_l1_inputs": ("netsculpt", "L1", False),  # importance_scope filters_and_inputs
     "tp_l1": ("torch-pruning", "L1", False),
     "tp_l1_global": ("torch-pruning", "L1", True),
     "nncf_l1": ("nncf", "L1", False),
     "nncf_l1_global": ("nncf", "L1", True),
 }
 ARMS = tuple(ARM_SPECS)
-DEFAULT_ARMS = ("netsculpt_l1", "tp_l1", "nncf_l1", "nncf_l1_global")
+DEFAULT_ARMS = ("netsculpt_l1", "netsculpt_l1_inputs", "netsculpt_legr", "tp_l1", "nncf_l1", "nncf_l1_global")
+# LeGR arm: learned per-group affine ranking (netsculpt.algorithms.pruning.legr), evolved on a held-out slice of
+# the training subset (never the test images); a small budget: generations x train_steps fine-tuning steps.
+LEGR_PARAMS = {"generations": 32, "train_steps": 10, "population_size": 16, "num_samples": 4}
+LEGR_VAL = 2000  # validation images for LeGR: the last ones of the 60k training set (disjoint from train and test)
 PEER_ARMS = tuple(a for a, spec in ARM_SPECS.items() if spec[0] != "netsculpt")
 WEIGHT_DECAY = 5e-4
 log = logging.getLogger("bench.pruning_fmnist")
@@ -108,6 +120,14 @@ def make_data(args: argparse.Namespace) -> tuple[Any, Any]:
     return train, test
 
 
+def legr_val_loader(args: argparse.Namespace) -> Any:
+    """The last ``LEGR_VAL`` images of the full training set: disjoint from the fine-tuning subset and the test set."""
+    full, _ = make_loaders("fashion_mnist", 256, test_limit=1, seed=args.seed)
+    n = len(full.dataset)  # type: ignore[arg-type]
+    subset = torch.utils.data.Subset(full.dataset, range(n - LEGR_VAL, n))
+    return torch.utils.data.DataLoader(subset, batch_size=256)
+
+
 def load_fp32(args: argparse.Namespace, ckpt: Path) -> nn.Module:
     """The FP32 model from a state_dict file."""
     info = dataset_info("fashion_mnist")
@@ -116,9 +136,11 @@ def load_fp32(args: argparse.Namespace, ckpt: Path) -> nn.Module:
     return model
 
 
-def pruning_config(importance: str, target: float, all_weights: bool = False) -> dict[str, Any]:
-    """The NNCF-dialect ``filter_pruning`` config used verbatim by netsculpt and NNCF."""
-    return {
+def pruning_config(importance: str, target: float, all_weights: bool = False, legr: bool = False,
+                   scope: str | None = None) -> dict[str, Any]:
+    """The NNCF-dialect ``filter_pruning`` config used verbatim by netsculpt and NNCF (``legr``: learned ranking;
+    ``scope``: netsculpt's ``importance_scope``)."""
+    cfg: dict[str, Any] = {
         "input_info": {"sample_size": sample_size()},
         "compression": {
             "algorithm": "filter_pruning",
@@ -136,6 +158,11 @@ def pruning_config(importance: str, target: float, all_weights: bool = False) ->
             "initializer": {"batchnorm_adaptation": {"num_bn_adaptation_samples": 0}},
         },
     }
+    if scope is not None:
+        cfg["compression"]["params"]["importance_scope"] = scope
+    if legr:
+        cfg["compression"]["params"].update(interlayer_ranking_type="learned_ranking", legr_params=dict(LEGR_PARAMS))
+    return cfg
 
 
 def model_counts(model: nn.Module) -> dict[str, int]:
@@ -230,14 +257,22 @@ def probe_batch(test: Any, n: int = 64) -> torch.Tensor:
 
 def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Prune at once (``baseline``), fine-tune masked, strip; counts and top-1 of the stripped model."""
-    from netsculpt import create_compressed_model
+    from netsculpt import create_compressed_model, register_default_init_args
 
     _, importance, all_weights = ARM_SPECS[arm]
-    cfg = pruning_config(importance, args.flops_target, all_weights)
+    legr = arm == "netsculpt_legr"
+    scope = "filters_and_inputs" if arm == "netsculpt_l1_inputs" else None
+    cfg = pruning_config(importance, args.flops_target, all_weights, legr=legr, scope=scope)
     torch.manual_seed(args.seed)
     model = copy.deepcopy(fp32)
     t0 = time.perf_counter()
-    ctrl, model = create_compressed_model(model, cfg)  # type: ignore[arg-type]
+    if legr:  # LeGR evolves on held-out training images, never on `test`
+        cfg["compression"]["params"]["legr_params"]["random_seed"] = args.seed
+        legr_cfg = register_default_init_args(cfg, make_data(args)[0], criterion=nn.CrossEntropyLoss(),
+                                              val_loader=legr_val_loader(args))
+        ctrl, model = create_compressed_model(model, legr_cfg)
+    else:
+        ctrl, model = create_compressed_model(model, cfg)  # type: ignore[arg-type]
     prune_s = time.perf_counter() - t0
     before = top1(model, test)
     ft = finetune(model, ctrl, args, arm)
@@ -455,12 +490,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--flops-target", type=float, default=0.5, help="fraction of conv/linear FLOPs removed")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS),
                     help=f"default: {' '.join(DEFAULT_ARMS)}")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="data order and compression init of the fine-tune")
+    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the shared FP32 start (same for every --seed)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-peers", action="store_true", help="netsculpt arms only")
     ap.add_argument("--no-cache", dest="cache", action="store_false", help="retrain the FP32 model")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--merge", action="store_true", help="add the arms run now to an existing --out of the same settings")
     ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fp32-ckpt", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
@@ -481,13 +518,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train, test = make_data(args)
-    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed, use_cache=args.cache,
-                                 progress=args.progress)
+    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed,
+                                 use_cache=args.cache, progress=args.progress)
     fp32_eff = effective_counts(fp32, probe_batch(test))
     res: dict[str, Any] = {
         "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "lr": args.lr,
         "batch_size": args.batch_size, "max_steps": args.max_steps, "optimizer": f"SGD momentum 0.9, weight decay {WEIGHT_DECAY}, cosine per step",
-        "flops_target": args.flops_target, "seed": args.seed,
+        "flops_target": args.flops_target, "seed": args.seed, "fp32_seed": args.fp32_seed,
         "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
         "fp32": {"top1": top1(fp32, test), **model_counts(fp32), "effective": fp32_eff, "train_s": fp32_s},
         "arms": {},
@@ -523,6 +560,16 @@ def main() -> None:
     res.update(total_s=time.perf_counter() - t_all, host=platform.node(), threads=args.threads,
                load_avg=os.getloadavg())
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and args.out.exists():  # add these arms to an earlier run of the same settings
+        old = json.loads(args.out.read_text())
+        for key in ("model", "epochs", "lr", "seed", "train_samples", "test_samples", "flops_target"):
+            if old.get(key) != res.get(key):
+                raise SystemExit(f"--merge: {args.out} has {key}={old.get(key)!r}, this run {res.get(key)!r}")
+        if abs(old["fp32"]["top1"] - res["fp32"]["top1"]) > 1e-9:
+            raise SystemExit(f"--merge: {args.out} starts from another FP32 model")
+        old["arms"].update(res["arms"])
+        old.setdefault("merged_runs", []).append({k: res[k] for k in ("total_s", "load_avg", "versions")})
+        res = old
     args.out.write_text(json.dumps(res, indent=2, default=str))
     print_table(res)
     print(f"wrote {args.out}")

@@ -8,8 +8,14 @@ relative to FP32 (median, steps alternated with the FP32 model in one process), 
 size of the stripped state_dict relative to the FP32 one. Unstructured sparsity shrinks the compressed
 file; it does not speed up ONNX Runtime (its dense kernels multiply the zeros too).
 
-Usage (full run: about an hour on 2 cores):
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/sparsity_fmnist.py [--fp32-epochs 3] [--epochs 4]
+The RB budget: every mask logit starts at logit(0.99) = 4.6 and must cross 0 to drop its weight; Adam moves a
+logit by at most about its LR per step. With 10k images, batch 128 (78 steps per epoch) and the target level at
+epoch 1, ``--mask-lr`` 0.1 gives the logits 156 steps x 0.1 = 15.6 of travel before the level is due; the earlier
+1e-2 gave 2.3 over the whole run, so no weight could be dropped (0 % sparsity in both libraries). Both libraries
+get the same mask LR.
+
+Usage (full run: about an hour on 2 cores; one seed of magnitude_50 + rb_50 about 15 min):
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/sparsity_fmnist.py [--fp32-epochs 3] [--epochs 3] [--seed S]
         [--train-limit N] [--test-limit N] [--nncf auto|off] [--out PATH]
 
 Smoke run (a few minutes):
@@ -158,6 +164,14 @@ def nncf_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
     return {"sparsity": float("nan")}
 
 
+def sparsity_now(ctrl: Any, library: str) -> float:
+    """The measured sparsity of the sparsified layers now (masks as they act in eval), without changing anything."""
+    if library == "netsculpt":
+        stats = ctrl.statistics().as_dict()
+        return float(next(v for k, v in stats.items() if k.endswith("sparsity"))["sparsity_level_for_layers"])
+    return float(nncf_measure(ctrl, None)["sparsity"])
+
+
 def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Fine-tune every arm from the FP32 model; returns per-arm results."""
     create = netsculpt_create if library == "netsculpt" else nncf_create
@@ -170,12 +184,15 @@ def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argpars
         t0 = time.perf_counter()
         ctrl, model = create(copy.deepcopy(fp32), configs[arm], train)
         opt = make_optimizer(model, args)
+        trace = []
         for epoch in range(args.epochs):
             ctrl.scheduler.epoch_step()
-            train_epoch(model, train, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress, desc=f"{arm}:{epoch}")
+            ep = train_epoch(model, train, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress,
+                             desc=f"{arm}:{epoch}")
+            trace.append({"epoch": epoch, "loss": ep.loss, "sparsity": sparsity_now(ctrl, library)})
         top1 = evaluate(model, test, progress=False).accuracy
         seconds = time.perf_counter() - t0
-        res = {"top1": top1, "finetune_s": seconds, **measure(ctrl, fp32)}
+        res = {"top1": top1, "finetune_s": seconds, "trace": trace, **measure(ctrl, fp32)}
         tctrl, tmodel = create(copy.deepcopy(fp32), configs[arm], train)  # fresh copy: time before freezing
         res["step"] = step_time_ratio(copy.deepcopy(fp32), tmodel, tctrl, batch, args.timing_steps)
         if library == "netsculpt" and arm.endswith("int8") and args.onnx:
@@ -250,15 +267,16 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--model", default="resnet20")
     ap.add_argument("--fp32-epochs", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per arm")
+    ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per arm")
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--mask-lr", type=float, default=1e-2, help="Adam LR of the RB mask logits")
-    ap.add_argument("--train-limit", type=int, default=None)
+    ap.add_argument("--mask-lr", type=float, default=0.1, help="Adam LR of the RB mask logits (see the module docstring)")
+    ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--timing-steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="data order and compression init of the fine-tune")
+    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the shared FP32 start (same for every --seed)")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     ap.add_argument("--nncf", choices=["auto", "off"], default="auto")
     ap.add_argument("--no-onnx", dest="onnx", action="store_false")
@@ -280,10 +298,12 @@ def main() -> None:
     info = dataset_info("fashion_mnist")
     train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
                                test_limit=args.test_limit, seed=args.seed)
-    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed, progress=args.progress)
+    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed,
+                                 progress=args.progress)
     fp32_top1 = evaluate(fp32, test, progress=False).accuracy
     res: dict[str, Any] = {
         "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "arms": args.arms,
+        "seed": args.seed, "fp32_seed": args.fp32_seed, "lr": args.lr, "mask_lr": args.mask_lr,
         "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
         "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": fp32_s,
         "netsculpt": {"fp32_top1": fp32_top1},

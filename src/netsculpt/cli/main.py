@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("netsculpt.progress").setLevel(logging.INFO)  # redirected runs still show progress lines
     try:
         return int(args.func(args))
     except NetsculptError as err:

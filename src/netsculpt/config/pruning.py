@@ -51,6 +51,12 @@ class FilterPruningParams:
     filter_importance: Literal["L2", "L1", "geometric_median"] = config_field(
         "L2", doc="Filter score used for ranking (smallest pruned first)."
     )
+    importance_scope: Literal["filters", "filters_and_inputs"] = config_field(
+        "filters",
+        doc="netsculpt: 'filters' scores a channel by the filters that produce it (NNCF); 'filters_and_inputs' also "
+        "adds the weights that read it (the consumers' input slices, same criterion), as Torch-Pruning's group "
+        "importance does.",
+    )
     interlayer_ranking_type: Literal["unweighted_ranking", "learned_ranking"] = config_field(
         "unweighted_ranking", doc="How filters of different layers compare in global ranking."
     )

@@ -2,11 +2,13 @@
 
 A tqdm bar writes a carriage-return update several times a second; redirected to a file (CI logs,
 ``netsculpt compress ... > run.log``) that is tens of KB of unreadable lines per epoch. When the stream is not
-a terminal, :func:`progress_bar` prints one line every :data:`LOG_INTERVAL_S` seconds and one at the end.
+a terminal, :func:`progress_bar` logs one line (logger ``netsculpt.progress``, level INFO) every
+:data:`LOG_INTERVAL_S` seconds and one at the end; a stream passed as ``file`` gets the lines written instead.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -18,12 +20,17 @@ __all__ = ["LOG_INTERVAL_S", "LogLines", "progress_bar"]
 
 T = TypeVar("T")
 
+logger = logging.getLogger("netsculpt.progress")
+
 LOG_INTERVAL_S = 30.0
 """Seconds between two progress lines when the output is not a terminal."""
 
 
 class LogLines(Generic[T]):
-    """Iterates like tqdm and prints ``desc: i/total unit (pct), elapsed, rate, postfix`` lines now and then."""
+    """Iterates like tqdm and emits ``desc: i/total unit (pct), elapsed, rate, postfix`` lines now and then.
+
+    The lines go to ``file`` when one is given, else to the ``netsculpt.progress`` logger (INFO).
+    """
 
     def __init__(self, iterable: Iterable[T], *, total: int | None, desc: str, unit: str = "it",
                  file: IO[str] | None = None, interval: float | None = None) -> None:
@@ -31,7 +38,7 @@ class LogLines(Generic[T]):
         self.total = total
         self.desc = desc
         self.unit = unit
-        self.file = file if file is not None else sys.stderr
+        self.file = file
         self.interval = LOG_INTERVAL_S if interval is None else interval
         self.n = 0
         self.postfix = ""
@@ -59,11 +66,15 @@ class LogLines(Generic[T]):
         rate = f", {self.n / elapsed:.2f} {self.unit}/s" if elapsed > 0 else ""
         post = f", {self.postfix}" if self.postfix else ""
         done = " done" if final else ""
-        print(f"{self.desc}:{done} {self.n}{of} {self.unit}{pct}, {elapsed:.0f} s{rate}{post}", file=self.file,
-              flush=True)
+        line = f"{self.desc}:{done} {self.n}{of} {self.unit}{pct}, {elapsed:.0f} s{rate}{post}"
+        if self.file is None:
+            logger.info("%s", line)
+        else:
+            self.file.write(line + "\n")
+            self.file.flush()
 
     def close(self) -> None:
-        """Print the final line (once)."""
+        """Emit the final line (once)."""
         if not self._closed:
             self._closed = True
             if self.n:
@@ -79,7 +90,8 @@ def _is_terminal(stream: Any) -> bool:
 
 def progress_bar(iterable: Iterable[T], *, total: int | None, desc: str, enabled: bool = True, unit: str = "batch",
                  file: IO[str] | None = None) -> Any:
-    """A tqdm bar when ``file`` (default stderr) is a terminal, else :class:`LogLines`; nothing when disabled.
+    """A tqdm bar when ``file`` (default stderr) is a terminal, else :class:`LogLines` (to ``file`` when one is
+    given, else to the ``netsculpt.progress`` logger); nothing when disabled.
 
     The result iterates over ``iterable`` and has ``set_postfix(**values)`` and ``close()``.
     """
@@ -87,4 +99,4 @@ def progress_bar(iterable: Iterable[T], *, total: int | None, desc: str, enabled
     if not enabled or _is_terminal(stream):
         return tqdm(iterable, total=total, desc=desc, disable=not enabled, file=stream, leave=False,
                     dynamic_ncols=True, unit=unit)
-    return LogLines(iterable, total=total, desc=desc, unit=unit, file=stream)
+    return LogLines(iterable, total=total, desc=desc, unit=unit, file=file)

@@ -157,3 +157,17 @@ def test_example_configs_are_valid(path: Path) -> None:
 
 def test_demo_config_matches_the_example_file() -> None:
     assert json.loads((CONFIGS / "quantization_int8.json").read_text()) == DEMO_CONFIG
+
+
+def test_progress_lines_reach_a_redirected_log_at_the_default_level(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    progress = logging.getLogger("netsculpt.progress")
+    old = progress.level
+    try:
+        progress.setLevel(logging.NOTSET)
+        assert main(["config-schema"]) == 0
+        assert progress.getEffectiveLevel() == logging.INFO  # the library logs them; the CLI shows them
+    finally:
+        progress.setLevel(old)
+    capsys.readouterr()

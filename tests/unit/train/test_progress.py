@@ -34,13 +34,16 @@ def test_not_a_terminal_gives_periodic_lines_without_carriage_returns() -> None:
 
 
 def test_default_interval_keeps_a_redirected_log_short(monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(progress_mod, "LOG_INTERVAL_S", 3600.0)
     model = nn.Linear(4, 3)
     loader = [(torch.randn(2, 4), torch.tensor([0, 1])) for _ in range(50)]
-    evaluate(model, loader, desc="eval")
-    err = capsys.readouterr().err
-    assert "\r" not in err and len(err.splitlines()) == 1 and err.startswith("eval: done 50/50")
+    with caplog.at_level("INFO", logger="netsculpt.progress"):
+        evaluate(model, loader, desc="eval")
+    lines = [r.getMessage() for r in caplog.records if r.name == "netsculpt.progress"]
+    assert len(lines) == 1 and lines[0].startswith("eval: done 50/50") and "\r" not in lines[0]
+    assert capsys.readouterr().err == ""  # library code logs: nothing printed to the stream
 
 
 def test_terminal_and_disabled_use_tqdm() -> None:

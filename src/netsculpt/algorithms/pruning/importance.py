@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
-__all__ = ["IMPORTANCE", "filter_scores"]
+from netsculpt.graph.channels import FILTER_ROLES, PruningGraph, weight_out_dim
+
+__all__ = ["IMPORTANCE", "add_input_scores", "filter_scores", "input_scores"]
 
 
 def _flat(weight: torch.Tensor, out_dim: int) -> torch.Tensor:
@@ -43,3 +46,35 @@ def filter_scores(weight: torch.Tensor, criterion: str, out_dim: int = 0) -> tor
         tensor([3., 1.])
     """
     return IMPORTANCE[criterion](_flat(weight, out_dim))
+
+
+def input_scores(weight: torch.Tensor, criterion: str, out_dim: int = 0) -> torch.Tensor:
+    """One score per input position of ``weight`` (the slice that reads it), for ``importance_scope``
+    ``filters_and_inputs``: the same criterion applied along the input axis (the other of the first two axes).
+
+    Example:
+        >>> input_scores(torch.tensor([[1.0, -2.0], [0.5, 0.5]]), "L1")
+        tensor([1.5000, 2.5000])
+    """
+    return IMPORTANCE[criterion](_flat(weight, 1 - out_dim))
+
+
+def add_input_scores(scores: list[torch.Tensor], pg: PruningGraph, mods: dict[str, nn.Module], criterion: str) -> None:
+    """Add to every unit's score, per conv/linear that reads it (ungrouped), the mean of its input positions'
+    ``input_scores`` normalised by the layer's mean (``scores``: one tensor per group of ``pg``, changed in place).
+
+    Grouped and depthwise consumers are skipped: their input slices are their own filters, already scored.
+    """
+    cache: dict[str, torch.Tensor] = {}
+    for g, group_scores in zip(pg.groups, scores, strict=True):
+        for i, u in enumerate(g.units):
+            for name, pos in u.inp:
+                spec = pg.layers[name]
+                if spec.role not in FILTER_ROLES or spec.groups != 1 or not pos:
+                    continue
+                if name not in cache:
+                    weight = mods[name].weight
+                    assert isinstance(weight, torch.Tensor)
+                    s = input_scores(weight, criterion, weight_out_dim(spec.role)).detach().double().cpu()
+                    cache[name] = s / s.mean().clamp_min(1e-12)
+                group_scores[i] += float(cache[name][list(pos)].mean())

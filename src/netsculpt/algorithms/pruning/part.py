@@ -17,7 +17,7 @@ from netsculpt.algorithms.pruning._strip import (
     store_weight_mask,
     weight_mask_proxies,
 )
-from netsculpt.algorithms.pruning.importance import filter_scores
+from netsculpt.algorithms.pruning.importance import add_input_scores, filter_scores
 from netsculpt.algorithms.pruning.legr import Coeffs, transform_scores
 from netsculpt.algorithms.pruning.schedule import PruningScheduler
 from netsculpt.algorithms.pruning.selection import Cost, Selector
@@ -224,17 +224,19 @@ class FilterPruningPart:
         self._write_masks(self._pruned)
 
     def unit_scores(self) -> list[torch.Tensor]:
-        """Importance of every unit per group on the current weights (layer scores normalised by their mean)."""
+        """Importance of every unit per group on the current weights (layer scores normalised by their mean).
+
+        ``importance_scope: filters_and_inputs`` adds, per consuming conv/linear (ungrouped), the mean normalised
+        score of the input positions the unit feeds.
+        """
         mods = dict(self._model.named_modules())
+        criterion = self.cfg.params.filter_importance
         layer_scores: dict[str, torch.Tensor] = {}
         for g in self.pg.groups:
             for name in g.layers:
                 if name not in layer_scores:
-                    spec = self.pg.layers[name]
                     weight = mods[name].weight  # type: ignore[union-attr]
-                    s = filter_scores(
-                        weight, self.cfg.params.filter_importance, weight_out_dim(spec.role)
-                    )
+                    s = filter_scores(weight, criterion, weight_out_dim(self.pg.layers[name].role))
                     layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
         out = []
         for g, plan in zip(self.pg.groups, self._score_plan(), strict=True):
@@ -243,6 +245,8 @@ class FilterPruningPart:
                 if name in layer_scores:
                     scores.index_add_(0, units, layer_scores[name].detach().double().cpu()[positions])
             out.append(scores.float())
+        if self.cfg.params.importance_scope == "filters_and_inputs":
+            add_input_scores(out, self.pg, mods, criterion)
         return out
 
     def _score_plan(self) -> list[list[tuple[str, torch.Tensor, torch.Tensor]]]:

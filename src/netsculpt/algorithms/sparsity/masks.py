@@ -31,6 +31,7 @@ from netsculpt.graph.weights import ArgSlot, param_slots, weight_operands
 __all__ = [
     "PRIORITY",
     "SPARSITY_ALGORITHMS",
+    "KEEP_INIT_LOGIT",
     "BinaryMask",
     "RBMask",
     "SparseLayer",
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 PRIORITY = 10
-_KEEP_INIT = math.log(0.99 / 0.01)  # logit(0.99): every weight starts kept with probability 0.99
+KEEP_INIT_LOGIT = math.log(0.99 / 0.01)  # logit(0.99): every weight starts kept with probability 0.99
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class RBMask(nn.Module):
 
     def __init__(self, weight: torch.Tensor, lr_multiplier: float | None = None, eps: float = 1e-6) -> None:
         super().__init__()
-        self.logit = nn.Parameter(torch.full_like(weight, _KEEP_INIT, memory_format=torch.contiguous_format))
+        self.logit = nn.Parameter(torch.full_like(weight, KEEP_INIT_LOGIT, memory_format=torch.contiguous_format))
         self.lr_multiplier = lr_multiplier
         self.eps = eps
         self.frozen = False

@@ -8,8 +8,12 @@ from then on the masks are fixed at ``[s > 0]`` and the loss is off.
 
 The mask logits are parameters of the model (under ``_netsculpt``), so the user's optimizer trains them:
 NNCF recommends Adam with lr 1e-3. ``compression_lr_multiplier`` scales their gradient (as NNCF does), which
-is an LR multiplier for SGD but nearly a no-op for Adam. Like NNCF, RB sparsity expects BatchNorm after the
-sparsified convolutions to absorb the change of scale. Unstructured sparsity does not speed up ONNX Runtime.
+is an LR multiplier for SGD but nearly a no-op for Adam. A weight is dropped only when its logit has moved from
+4.6 to below 0, and Adam moves a logit at most about its LR per step: with lr 1e-3 that takes more than 4600
+steps, so short runs need a larger LR for the logits (their own optimizer group). At the freeze epoch a
+warning reports masks that end more than 2 points below the scheduled level. Like NNCF, RB sparsity expects
+BatchNorm after the sparsified convolutions to absorb the change of scale. Unstructured sparsity does not speed
+up ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import nn
 
 from netsculpt.algorithms.base import BuildContext, CompressionStage, register_algorithm
 from netsculpt.algorithms.sparsity.masks import (
+    KEEP_INIT_LOGIT,
     RBMask,
     SparseLayer,
     SparsityPlan,
@@ -39,6 +44,7 @@ __all__ = ["RBSparsityAlgorithm", "RBSparsityPart"]
 
 logger = logging.getLogger(__name__)
 PENALTY_SCALE = 0.05  # NNCF's p: the loss is ((density − target density) / p)², i.e. ×400
+SHORTFALL_TOLERANCE = 0.02  # freezing further below the target than this is reported
 
 
 @register_algorithm(RBSparsityConfig)
@@ -86,6 +92,21 @@ class RBSparsityPart:
         for m in self._masks():
             m.frozen = True
             m.logit.requires_grad_(False)
+        self._report_shortfall()
+
+    def _report_shortfall(self) -> None:
+        """Warn when the masks freeze well below the scheduled level (the mask logits moved too little)."""
+        measured, level = self._measured(), self.scheduler.current_level
+        if measured >= level - SHORTFALL_TOLERANCE:
+            return
+        logger.warning(
+            "rb_sparsity: masks frozen at epoch %d with sparsity %.3f, below the scheduled level %.3f. Every mask "
+            "logit starts at logit(0.99) = %.2f and must cross 0 to drop its weight; with Adam a logit moves at most "
+            "about its learning rate per step, so dropping a weight needs more than %.2f / lr optimizer steps before "
+            "sparsity_freeze_epoch. Give the mask logits (parameters named '*.logit') a larger learning rate in "
+            "their own optimizer group, or train more steps before the freeze",
+            self.scheduler.current_epoch, measured, level, KEEP_INIT_LOGIT, KEEP_INIT_LOGIT,
+        )  # fmt: skip
 
     def _measured(self) -> float:
         masks = [m.binary() for m in self._masks()]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.unit.algorithms.pruning._helpers import prune
+from torch import nn
 
-from netsculpt.algorithms.pruning.importance import filter_scores
+from netsculpt.algorithms.pruning.importance import filter_scores, input_scores
 from netsculpt.algorithms.pruning.selection import kept_count
 
 W = torch.tensor([[3.0, 0.0], [1.0, 1.0], [-2.0, 2.0], [0.5, -0.5]])
@@ -42,3 +44,37 @@ def test_kept_count_rounding() -> None:
     assert kept_count(6, 0.5, round_to=8) == 6  # narrower than round_to: untouched
     assert kept_count(16, 0.99, round_to=8) == 8  # never below one block
     assert kept_count(16, 0.0, round_to=8) == 16
+
+
+def test_input_scores_score_the_slices_that_read_each_channel() -> None:
+    conv = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2) - 10.0
+    expected = torch.stack([conv[:, c].abs().sum() for c in range(3)])
+    assert torch.equal(input_scores(conv, "L1"), expected)
+    assert torch.equal(input_scores(W, "L1"), torch.tensor([6.5, 3.5]))  # Linear [out, in]: columns
+    wt = torch.randn(3, 2, 1, 1)  # ConvTranspose [in, out, ...]: inputs on dim 0
+    assert torch.allclose(input_scores(wt, "L2", out_dim=1), wt.flatten(1).norm(dim=1))
+
+
+class _Chain(nn.Module):
+    """conv1 (4 filters) -> conv2 reads them; channel 0 has the smallest filter but the largest readers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 1, bias=False)
+        self.conv2 = nn.Conv2d(4, 2, 1, bias=False)
+        with torch.no_grad():
+            self.conv1.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1, 1).expand(4, 3, 1, 1))
+            self.conv2.weight.copy_(torch.tensor([10.0, 1.0, 1.0, 1.0]).view(1, 4, 1, 1).expand(2, 4, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+@pytest.mark.parametrize(("scope", "pruned"), [("filters", 0), ("filters_and_inputs", 1)])
+def test_importance_scope_counts_the_consumers_weights(scope: str, pruned: int) -> None:
+    # producer L1 / mean: 0.4, 0.8, 1.2, 1.6; reader L1 / mean: 3.08, 0.31, 0.31, 0.31. Filters alone prune channel 0
+    # (negative control); with the readers channel 0 scores 3.48 and channel 1 (1.11) is the lowest.
+    ctrl, model = prune(_Chain(), 0.25, torch.randn(1, 3, 4, 4), filter_importance="L1", importance_scope=scope)
+    stripped = ctrl.strip()
+    kept = stripped.conv1.weight[:, 0, 0, 0].tolist()  # type: ignore[index]
+    assert len(kept) == 3 and [1.0, 2.0, 3.0, 4.0][pruned] not in kept

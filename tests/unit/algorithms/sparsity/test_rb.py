@@ -144,3 +144,26 @@ def test_compression_rate_sets_the_loss_target() -> None:
     ctrl.compression_rate = 0.4
     assert ctrl.compression_rate == pytest.approx(0.4)
     assert ctrl.loss().item() == pytest.approx((0.4 / 0.05) ** 2)
+
+
+def test_freezing_below_the_level_warns_with_the_logit_arithmetic(caplog: pytest.LogCaptureFixture) -> None:
+    ctrl, model = create_compressed_model(
+        seeded(TinyResNet()), _cfg(sparsity_init=0.5, params={"sparsity_freeze_epoch": 1})
+    )
+    ctrl.scheduler.epoch_step()
+    with caplog.at_level("WARNING", logger="netsculpt.algorithms.sparsity.rb"):
+        ctrl.scheduler.epoch_step()  # freeze with every logit still at logit(0.99): sparsity 0 against 0.5
+    assert "masks frozen at epoch 1 with sparsity 0.000, below the scheduled level 0.500" in caplog.text
+    assert "'*.logit'" in caplog.text
+
+    ctrl, model = create_compressed_model(  # negative control: the masks reached the level before the freeze
+        seeded(TinyResNet()), _cfg(sparsity_init=0.5, params={"sparsity_freeze_epoch": 1})
+    )
+    ctrl.scheduler.epoch_step()
+    for m in _rb_masks(model).values():
+        with torch.no_grad():
+            m.logit.view(-1)[: m.logit.numel() // 2] = -1.0
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="netsculpt.algorithms.sparsity.rb"):
+        ctrl.scheduler.epoch_step()
+    assert "masks frozen" not in caplog.text

@@ -1,0 +1,220 @@
+"""README tables of the repeated-seed accuracy benches: mean ± std per arm, paired differences, target status.
+
+Each renderer reads the per-seed JSON files a bench wrote (``bench/results/<bench>_seed<N>.json``), pairs the
+runs by seed (same data order in every arm of one seed) and applies ``_stats.status``; the measured cause and
+fix of each gap is kept as prose in ``bench/notes/<bench>.md`` and printed under the table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _stats import fmt, mean_std, paired, status
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NOTES = Path(__file__).resolve().parent / "notes"
+
+__all__ = ["SEED_SECTIONS", "seed_runs"]
+
+
+def seed_runs(bench: str) -> list[dict[str, Any]]:
+    """The per-seed results of ``bench``, ordered by seed."""
+    paths = [p for p in RESULTS.glob(f"{bench}_seed*.json") if re.fullmatch(rf"{bench}_seed\d+\.json", p.name)]
+    runs = [json.loads(p.read_text()) for p in paths]
+    return sorted(runs, key=lambda r: int(r.get("seed", r.get("args", {}).get("seed", 0))))
+
+
+def _note(bench: str) -> list[str]:
+    path = NOTES / f"{bench}.md"
+    return ["", *path.read_text().strip().splitlines()] if path.exists() else []
+
+
+def _seeds(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(str(r.get("seed", "?")) for r in runs)
+
+
+def _diff(d: tuple[float, float]) -> str:
+    return f"{d[0]:+.2f} ± {d[1]:.2f}"
+
+
+# ---------------------------------------------------------------------------------------------- sparsity
+
+
+SPARSITY_TARGETS = {"magnitude_50": (0.3, None), "rb_50": (0.5, (0.48, 0.52)), "magnitude_50+int8": (0.5, None)}
+
+
+def _sparsity(runs: list[dict[str, Any]]) -> list[str]:
+    r0 = runs[0]
+    fp32 = 100 * r0["netsculpt"]["fp32_top1"]
+    out = [
+        f"### Sparsity on Fashion-MNIST, beside NNCF 2.19, {len(runs)} seeds (`bench/sparsity_fmnist.py`)",
+        "",
+        f"{r0['model']}, {r0['train_samples']} training / {r0['test_samples']} test images; one FP32 model "
+        f"({r0['fp32_epochs']} epochs, top-1 {fp32:.2f}) fine-tuned {r0['epochs']} epochs per arm and seed (seeds "
+        f"{_seeds(runs)}: data order and mask init) with the same config, data order and optimizer (Adam lr "
+        f"{r0.get('lr', '?')}, RB mask logits lr {r0.get('mask_lr', '?')}) in both libraries. Mean ± std over seeds; "
+        "the last columns pair the runs by seed (netsculpt − NNCF drop, negative is better for netsculpt). Targets: "
+        "magnitude 50 % drop ≤ 0.3 pt and ≤ NNCF; RB reaches 50 ± 2 % with drop ≤ 0.5 pt and ≤ NNCF. Status: met "
+        "when the mean meets the target and the paired difference is beyond one std in netsculpt's favour; tie "
+        "within one std.",
+        "",
+        "| arm | library | compressed top-1 | drop (pt) | sparsity (%) | drop − NNCF's (pt, paired) | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arm in r0["arms"]:
+        per_lib: dict[str, dict[str, list[float]]] = {}
+        for lib in ("netsculpt", "nncf"):
+            recs = [r[lib]["arms"].get(arm) for r in runs if isinstance(r.get(lib), dict) and "arms" in r[lib]]
+            recs = [a for a in recs if isinstance(a, dict) and "top1" in a]
+            if len(recs) != len(runs):
+                out.append(f"| {arm} | {lib} | missing runs ({len(recs)} of {len(runs)}) | | | | |")
+                continue
+            top1 = [100 * a["top1"] for a in recs]
+            per_lib[lib] = {"top1": top1, "drop": [fp32 - t for t in top1], "sparsity": [100 * a["sparsity"] for a in recs]}
+        for lib, v in per_lib.items():
+            cells = f"{fmt(v['top1'])} | {fmt(v['drop'])} | {fmt(v['sparsity'], 1)}"
+            if lib != "netsculpt":
+                out.append(f"| {arm} | nncf {r0['nncf'].get('version', '')} | {cells} | | |")
+                continue
+            max_drop, band = SPARSITY_TARGETS.get(arm, (float("inf"), None))
+            level = mean_std(v["sparsity"])[0] / 100
+            ok = mean_std(v["drop"])[0] <= max_drop and (band is None or band[0] <= level <= band[1])
+            diff = paired(v["drop"], per_lib["nncf"]["drop"]) if "nncf" in per_lib else None
+            shown = _diff(diff) if diff else "-"
+            out.append(f"| {arm} | netsculpt | {cells} | {shown} | **{status(ok, diff, higher_is_better=False)}** |")
+    return out + _note("sparsity_fmnist")
+
+
+# ---------------------------------------------------------------------------------------------- pruning
+
+
+PRUNING_PEERS = ("tp_l1", "nncf_l1_global")
+
+
+def _pruning(runs: list[dict[str, Any]]) -> list[str]:
+    r0 = runs[0]
+    fp32 = 100 * r0["fp32"]["top1"]
+    arms = [a for a in r0["arms"] if all("top1_after" in r["arms"].get(a, {}) for r in runs)]
+    arms.sort(key=lambda a: r0["arms"][a].get("library") != "netsculpt")  # netsculpt's arms first
+    out = [
+        f"### Filter pruning accuracy at 50 % FLOPs on Fashion-MNIST, {len(runs)} seeds (`bench/pruning_fmnist.py`)",
+        "",
+        f"{r0['model']}, {r0['train_samples']} training / {r0['test_samples']} test images; every arm and seed "
+        f"starts from the same FP32 model (top-1 {fp32:.2f}), prunes at once (no BN adaptation) and gets the same "
+        f"{r0['epochs']}-epoch fine-tune (SGD, lr {r0['lr']}, cosine; seeds {_seeds(runs)} set the data order). "
+        "Target: netsculpt ≥ Torch-Pruning L1 and ≥ NNCF (global, the FLOPs-matched arm: NNCF's uniform mode keeps "
+        "multiples of 8 channels and lands at 75 %). Paired columns: netsculpt − peer top-1 per seed, mean ± std.",
+        "",
+        "| arm | library | FLOPs removed (%) | top-1 before fine-tune | train loss, epoch 1 | top-1 after | vs TP L1 (pt) "
+        "| vs NNCF global (pt) | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        recs = [r["arms"][arm] for r in runs]
+        lib = recs[0].get("library", "?")
+        after = [100 * a["top1_after"] for a in recs]
+        flops = [100 * (1 - a["macs"] / r["fp32"]["macs"]) for a, r in zip(recs, runs)]
+        before = [100 * a["top1_before"] for a in recs]
+        loss1 = [a["epochs_log"][0]["loss"] for a in recs]
+        cells = [f"{mean_std(flops)[0]:.1f}", fmt(before), fmt(loss1, 3), fmt(after)]
+        if lib != "netsculpt":
+            out.append(f"| {arm} | {lib} | {' | '.join(cells)} | | | |")
+            continue
+        diffs, verdicts = [], []
+        for peer in PRUNING_PEERS:
+            if peer not in arms:
+                diffs.append("-")
+                continue
+            d = paired(after, [100 * r["arms"][peer]["top1_after"] for r in runs])
+            diffs.append(_diff(d))
+            verdicts.append(status(True, d))
+        order = ("missed", "tie", "met")
+        verdict = min(verdicts, key=order.index) if verdicts else "-"
+        out.append(f"| {arm} | {lib} | {' | '.join(cells)} | {' | '.join(diffs)} | **{verdict}** |")
+    return out + _pruning_diagnosis() + _note("pruning_fmnist")
+
+
+def _pruning_diagnosis() -> list[str]:
+    path = RESULTS / "pruning_diagnose.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    share = {}
+    for scope, per_bn in d["overlap"].items():
+        share[scope] = (sum(v["shared"] for v in per_bn.values()), sum(v["tp"] for v in per_bn.values()))
+    ft = d["finetune"]
+    losses = {k: ", ".join(f"{x:.3f}" for x in v["losses"]) for k, v in ft.items()}
+    return [
+        "",
+        f"Diagnosis (`bench/pruning_diagnose.py`, seed {d['seed']}): of the channels Torch-Pruning keeps (summed over "
+        f"every BatchNorm), netsculpt keeps {share['filters'][0]} of {share['filters'][1]} with `importance_scope: "
+        f"filters` and {share['filters_and_inputs'][0]} with `filters_and_inputs`. The netsculpt-pruned model "
+        f"fine-tuned masked (losses per epoch {losses['masked']}, top-1 {100 * ft['masked']['top1']:.2f}) and "
+        f"stripped (losses {losses['stripped']}, top-1 {100 * ft['stripped']['top1']:.2f}) train alike.",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- binarization
+
+
+def _binarization(runs: list[dict[str, Any]]) -> list[str]:
+    r0 = runs[0]
+    ref = r0["nncf_published"]
+    drop = [r["drop_pt"] for r in runs]
+    verdict = status(mean_std(drop)[0] <= ref["drop_pt"])
+    return [
+        f"### {r0['mode'].upper()} binarization on Fashion-MNIST, {len(runs)} seeds (`bench/binarization_fmnist.py`)",
+        "",
+        f"{r0['model']}, {r0['train_samples']} training images, one FP32 model ({r0['fp32_epochs']} epochs), then "
+        f"per seed ({_seeds(runs)}) {r0['bin_epochs']} epochs of the staged recipe in the bench's JSON. NNCF 2.9, "
+        "the last release with binarization, does not install beside torch 2.13, so its published ImageNet drop is "
+        "the target.",
+        "",
+        "| run | FP32 top-1 | binarized top-1 | ONNX Runtime | drop (pt) | binarized MACs | status (drop ≤ NNCF's) |",
+        "|---|---|---|---|---|---|---|",
+        f"| netsculpt {r0['model']}, Fashion-MNIST | {100 * r0['fp32_top1']:.2f} | "
+        f"{fmt([100 * r['binarized_top1'] for r in runs])} | "
+        f"{fmt([100 * r['binarized_onnxruntime_top1'] for r in runs])} | **{fmt(drop)}** | "
+        f"{100 * r0['binarized_macs_share']:.1f} % | **{verdict}** |",
+        f"| NNCF published {ref['model']}, {ref['dataset']} | {ref['fp32_top1']:.2f} | {ref['binarized_top1']:.2f} "
+        f"| - | {ref['drop_pt']:.2f} | - | - |",
+        *_note("binarization_fmnist"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- adaptive AAT
+
+
+def _aat(runs: list[dict[str, Any]]) -> list[str]:
+    """The tables ``bench/aat_seeds.py`` wrote (it pairs the runs by seed and applies ``_stats.status``)."""
+    summary = RESULTS / "aat_fmnist_seeds.md"
+    if not summary.exists():
+        return []
+    args = runs[0].get("args", {})
+    tables = summary.read_text().split("\n\nPer seed")[0].strip().splitlines()
+    return [
+        f"### Adaptive compression level on Fashion-MNIST, beside NNCF 2.19, {len(runs)} seeds (`bench/aat_fmnist.py`, "
+        "`bench/aat_seeds.py`)",
+        "",
+        f"{runs[0]['model']} filter pruning driven by `adaptive_compression_level` (maximal relative degradation "
+        f"{args.get('max_drop', 1.0)} %, at most {args.get('max_epochs', '?')} epochs of {runs[0]['steps_per_epoch']} "
+        "steps), the same FP32 model for every seed, the same callbacks, data and LR in both libraries. Target: "
+        "netsculpt removes at least what NNCF removes on the same budget. The nominal rates mean different things "
+        "(NNCF rounds kept filters up to multiples of 8), so FLOPs and filters removed by the final masks are "
+        "compared; per-seed values in `bench/results/aat_fmnist_seeds.md`.",
+        "",
+        *tables,
+        *_note("aat_fmnist"),
+    ]
+
+
+SEED_SECTIONS: dict[str, Callable[[list[dict[str, Any]]], list[str]]] = {
+    "aat_fmnist": _aat,
+    "sparsity_fmnist": _sparsity,
+    "pruning_fmnist": _pruning,
+    "binarization_fmnist": _binarization,
+}
