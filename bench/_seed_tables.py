@@ -62,8 +62,9 @@ def _sparsity(runs: list[dict[str, Any]]) -> list[str]:
         "when the mean meets the target and the paired difference is beyond one std in netsculpt's favour; tie "
         "within one std.",
         "",
-        "| arm | library | compressed top-1 | drop (pt) | sparsity (%) | drop − NNCF's (pt, paired) | status |",
-        "|---|---|---|---|---|---|---|",
+        "| arm | library | compressed top-1 | drop (pt) | sparsity (%) | sparsity after each epoch (%) "
+        "| drop − NNCF's (pt, paired) | status |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm in r0["arms"]:
         per_lib: dict[str, dict[str, list[float]]] = {}
@@ -75,8 +76,13 @@ def _sparsity(runs: list[dict[str, Any]]) -> list[str]:
                 continue
             top1 = [100 * a["top1"] for a in recs]
             per_lib[lib] = {"top1": top1, "drop": [fp32 - t for t in top1], "sparsity": [100 * a["sparsity"] for a in recs]}
+            traces = [a.get("trace") for a in recs]
+            if all(traces):
+                per_epoch = zip(*[[100 * e["sparsity"] for e in t] for t in traces])
+                per_lib[lib]["trace"] = [mean_std(list(v))[0] for v in per_epoch]
         for lib, v in per_lib.items():
-            cells = f"{fmt(v['top1'])} | {fmt(v['drop'])} | {fmt(v['sparsity'], 1)}"
+            trace = " → ".join(f"{x:.1f}" for x in v.get("trace", [])) or "-"
+            cells = f"{fmt(v['top1'])} | {fmt(v['drop'])} | {fmt(v['sparsity'], 1)} | {trace}"
             if lib != "netsculpt":
                 out.append(f"| {arm} | nncf {r0['nncf'].get('version', '')} | {cells} | | |")
                 continue

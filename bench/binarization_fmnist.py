@@ -3,13 +3,17 @@
 NNCF's staged recipe, scaled down: FP32 fine-tuning, then binary activations from ``--act-start``, binary
 weights from ``--weight-start``, a polynomial LR drop over the last ``--lr-drop-duration`` epochs (Adam,
 base LR 1e-3, weight decay off with the drop). The first conv, the 1x1 downsample convs and the FC stay in
-floating point, as in NNCF's ResNet-18 recipe. The binarized model is exported to ONNX and re-evaluated in
+floating point, as in NNCF's ResNet-18 recipe. Activation scales use the library's default init (the
+least-squares ``{0, s}`` fit of the first batch; ``ActivationBinarizer`` documents why not NNCF's top-0.1 %).
+Every ``--seed`` starts from the same FP32 model (``--fp32-seed``, default 0); the seed changes the data order
+and the binarizers' init batch. The binarized model is exported to ONNX and re-evaluated in
 ONNX Runtime. NNCF's published ResNet-18 / ImageNet numbers (ALGORITHMS.md §8.8) are printed for reference:
 NNCF 2.9 (the last release with binarization) does not run next to this repository's torch.
 
 Usage (full run: tens of minutes on 2 cores):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/binarization_fmnist.py [--mode xnor] [--fp32-epochs 3]
-        [--bin-epochs 6] [--act-start 1] [--weight-start 2] [--train-limit N] [--out PATH]
+        [--bin-epochs 6] [--act-start 1] [--weight-start 2] [--train-limit 10000] [--seed 0] [--fp32-seed 0]
+        [--out PATH]
 
 Smoke run (about a minute):
     .venv/bin/python bench/binarization_fmnist.py --fp32-epochs 1 --bin-epochs 2 --act-start 0 --weight-start 1 \
@@ -35,6 +39,7 @@ from _fp32 import fp32_baseline
 from torch import nn
 
 from netsculpt import create_compressed_model
+from netsculpt.algorithms.binarization import ActivationBinarizer
 from netsculpt.data import dataset_info, make_loaders
 from netsculpt.train import evaluate, train_epoch
 
@@ -59,7 +64,8 @@ def binarization_config(args: argparse.Namespace, sample: list[int]) -> dict[str
         "base_lr": args.lr,
         "base_wd": 1e-5,
     }
-    comp = {"algorithm": "binarization", "mode": args.mode, "params": params, "ignored_scopes": IGNORED}
+    comp = {"algorithm": "binarization", "mode": args.mode, "params": params, "ignored_scopes": IGNORED,
+            "activation_scale_init": args.act_scale_init}
     return {"input_info": {"sample_size": sample}, "compression": comp}
 
 
@@ -108,12 +114,17 @@ def main() -> None:
     ap.add_argument("--weight-start", type=int, default=2)
     ap.add_argument("--lr-drop-duration", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--train-limit", type=int, default=None)
+    ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--timing-steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--act-scale-init", choices=["mse", "top_fraction"], default="mse",
+        help="activation scale init: the library default 'mse' or NNCF's 'top_fraction' (for the ablation)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="data order and binarizer init")
+    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the shared FP32 starting model")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
@@ -125,12 +136,15 @@ def main() -> None:
     train, test = make_loaders(
         "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
     )
-    model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed, progress=args.progress)
+    model, t_fp32 = fp32_baseline(
+        args.model, args.fp32_epochs, args.train_limit, args.fp32_seed, progress=args.progress
+    )
     fp32_acc = evaluate(model, test, progress=False).accuracy
 
     t0 = time.perf_counter()
     sample = [1, info.in_channels, *info.image_size]
     ctrl, bmodel = create_compressed_model(copy.deepcopy(model), binarization_config(args, sample))
+    act_bins = [m for m in bmodel.modules() if isinstance(m, ActivationBinarizer)]
     opt = torch.optim.Adam(bmodel.parameters(), lr=args.lr)
     ctrl.child_ctrls[0].scheduler.attach_optimizer(opt)  # type: ignore[attr-defined]
     history = []
@@ -163,6 +177,8 @@ def main() -> None:
         "mode": args.mode,
         "fp32_epochs": args.fp32_epochs,
         "bin_epochs": args.bin_epochs,
+        "seed": args.seed,
+        "fp32_seed": args.fp32_seed,
         "train_samples": len(train.dataset),  # type: ignore[arg-type]
         "test_samples": len(test.dataset),  # type: ignore[arg-type]
         "config": binarization_config(args, sample),
@@ -171,6 +187,8 @@ def main() -> None:
         "binarized_onnxruntime_top1": ort_acc,
         "drop_pt": 100 * (fp32_acc - bin_acc),
         "binarized_macs_share": stats["binarized_macs_share"],
+        "activation_scale_init": sorted({b.scale_init for b in act_bins}),
+        "activation_scales": [round(float(b.scale.detach()), 4) for b in act_bins],
         "step_s": times,
         "step_ratio": times["binarized"] / times["fp32"],
         "fp32_train_s": t_fp32,

@@ -154,14 +154,29 @@ def netsculpt_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
 
 
 def nncf_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
-    """Sparsity of the sparsified layers as NNCF's statistics report it."""
+    """Sparsity of the sparsified layers, counted on the masks NNCF's forward applies in eval.
+
+    NNCF's own statistics read a ``binary_mask`` buffer that RB sparsity refreshes only when ``state_dict()`` is
+    called (a state-dict hook), so during training they report the level of the last refresh (0 % at first);
+    the RB mask in eval is ``[logit > 0]``, computed here from the logits. NNCF's reported value is kept as
+    ``nncf_reported_sparsity``.
+    """
     del fp32
     stats = ctrl.statistics()
+    reported = float("nan")
     for name in ("magnitude_sparsity", "rb_sparsity"):
         algo = getattr(stats, name, None)
         if algo is not None:
-            return {"sparsity": float(algo.model_statistics.sparsity_level_for_layers)}
-    return {"sparsity": float("nan")}
+            reported = float(algo.model_statistics.sparsity_level_for_layers)
+    zeros = total = 0
+    with torch.no_grad():
+        for info in ctrl.sparsified_module_info:
+            op = info.operand
+            logits = getattr(op, "_mask", None)
+            mask = (logits > 0) if logits is not None else (op.binary_mask != 0)
+            zeros += int((~mask).sum())
+            total += mask.numel()
+    return {"sparsity": zeros / max(total, 1), "nncf_reported_sparsity": reported}
 
 
 def sparsity_now(ctrl: Any, library: str) -> float:

@@ -146,7 +146,8 @@ class BinarizationAlgorithm:
         rt = attach_runtime(model)
         for layer in plan.layers:
             rt.add_op(layer.weight_key, WeightBinarizer(cfg.mode))
-            rt.add_op(layer.input_key, ActivationBinarizer(layer.in_channels).to(ctx.device))
+            binarizer = ActivationBinarizer(layer.in_channels, cfg.activation_scale_init)
+            rt.add_op(layer.input_key, binarizer.to(ctx.device))
             for address in layer.addresses:
                 rt.hook_arg(address, 1, layer.weight_key, PRIORITY)
                 rt.hook_arg(address, 0, layer.input_key, PRIORITY)

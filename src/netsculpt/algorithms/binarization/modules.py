@@ -11,12 +11,52 @@ from torch import Tensor, nn
 
 from netsculpt.algorithms.binarization.functions import activation_binarize, dorefa_binarize, xnor_binarize
 
-__all__ = ["ActivationBinarizer", "FrozenActivationBinarizer", "WeightBinarizer"]
+__all__ = [
+    "ActivationBinarizer",
+    "FrozenActivationBinarizer",
+    "ScaleInit",
+    "WeightBinarizer",
+    "mse_scale",
+    "top_fraction_scale",
+]
 
 logger = logging.getLogger(__name__)
 
-TOP_FRACTION = 0.001  # the initial scale is the smallest of the top 0.1 % input values of the first batch
-MIN_INIT_SCALE = 1e-4  # floor of that initial scale (an all-negative first batch would give log(<= 0))
+TOP_FRACTION = 0.001  # NNCF's initial scale: the smallest of the top 0.1 % input values of the first batch
+MIN_INIT_SCALE = 1e-4  # floor of the initial scale (an all-negative first batch would give log(<= 0))
+LLOYD_MAX_ITERS = 100  # cap on the two-level Lloyd-Max iterations of the "mse" scale init
+LLOYD_RTOL = 1e-5  # they stop once the scale moves by less than this fraction
+
+ScaleInit = Literal["mse", "top_fraction"]
+
+
+def top_fraction_scale(x: Tensor, fraction: float = TOP_FRACTION) -> float:
+    """The smallest of the top ``fraction`` of the values of ``x`` (NNCF's initial activation scale)."""
+    flat = x.detach().reshape(-1)
+    k = max(1, round(flat.numel() * fraction))
+    return float(flat.topk(k).values.min())
+
+
+def mse_scale(x: Tensor, start: float) -> float:
+    """Scale ``s`` of the least-squares fit of ``x`` by the levels ``{0, s}`` with the threshold at ``s / 2``.
+
+    Lloyd-Max iteration from ``start``: each step moves ``s`` to the mean of the values above ``s / 2`` (the
+    centroid of the upper cell; the lower level is pinned at 0), which never increases
+    ``sum((x - s * [x > s / 2]) ** 2)``. It stops when ``s`` moves by less than ``LLOYD_RTOL`` of itself, when
+    no value lies above ``s / 2`` (``start`` is then returned as it stands), or after ``LLOYD_MAX_ITERS`` steps.
+    """
+    flat = x.detach().reshape(-1).double()
+    s = start
+    for _ in range(LLOYD_MAX_ITERS):
+        upper = flat[flat > s / 2]
+        if upper.numel() == 0:
+            break
+        new = float(upper.mean())
+        done = abs(new - s) <= LLOYD_RTOL * abs(s)
+        s = new
+        if done:
+            break
+    return s
 
 
 class WeightBinarizer(nn.Module):
@@ -38,18 +78,32 @@ class WeightBinarizer(nn.Module):
 class ActivationBinarizer(nn.Module):
     """Scale-threshold activation binarizer: ``s * [x > s * sigmoid(tau_c)]`` with ``s = exp(rho)``.
 
-    ``log_scale`` (rho) is set on the first training-mode call after the binarizer is enabled (the smallest
-    of the top 0.1 % input values); ``initialized`` is a persistent buffer so checkpoints carry that state.
+    ``log_scale`` (rho) is set on the first training-mode call after the binarizer is enabled; ``initialized``
+    is a persistent buffer so checkpoints carry that state. The thresholds start at ``tau = 0`` (``t = 0.5``).
+
+    Scale init (``scale_init``):
+
+    * ``"mse"`` (default): the least-squares two-level fit of the batch, ``{0, s}`` with the threshold at
+      ``s / 2`` (``mse_scale``, started from the ``"top_fraction"`` value). ``t = 0.5`` is then the optimal
+      threshold for that ``s``, so the binarizer starts at the best 1-bit approximation of its input.
+    * ``"top_fraction"``: NNCF's init, the smallest of the top 0.1 % values. On post-ReLU activations
+      (heavy-tailed) ``s / 2`` then lies above ~98 % of the inputs, so nearly every binary activation is 0;
+      NNCF's ImageNet recipe leaves tens of thousands of Adam steps for ``rho`` and ``tau`` to move away from
+      it (each moves at most ~``lr`` per step), a short fine-tuning does not.
 
     Args:
         num_channels: channels of the input (axis 1).
+        scale_init: ``"mse"`` or ``"top_fraction"`` (see above).
     """
 
     initialized: Tensor
 
-    def __init__(self, num_channels: int) -> None:
+    def __init__(self, num_channels: int, scale_init: ScaleInit = "mse") -> None:
         super().__init__()
+        if scale_init not in ("mse", "top_fraction"):
+            raise ValueError(f"scale_init must be 'mse' or 'top_fraction'; got {scale_init!r}")
         self.num_channels = num_channels
+        self.scale_init = scale_init
         self.enabled = True
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.threshold = nn.Parameter(torch.zeros(num_channels))
@@ -62,10 +116,10 @@ class ActivationBinarizer(nn.Module):
         return self.log_scale.exp()
 
     def init_scale(self, x: Tensor) -> None:
-        """Set ``s`` from a batch: the smallest of its top 0.1 % values (floored at 1e-4)."""
-        flat = x.detach().reshape(-1)
-        k = max(1, round(flat.numel() * TOP_FRACTION))
-        value = float(flat.topk(k).values.min())
+        """Set ``s`` from a batch with the ``scale_init`` rule (floored at 1e-4)."""
+        value = top_fraction_scale(x)
+        if self.scale_init == "mse" and value > MIN_INIT_SCALE:
+            value = mse_scale(x, value)
         if not value > MIN_INIT_SCALE:
             logger.warning("binarization: activation scale from data is %g; using %g", value, MIN_INIT_SCALE)
             value = MIN_INIT_SCALE
@@ -73,7 +127,11 @@ class ActivationBinarizer(nn.Module):
             self.log_scale.fill_(math.log(value))
             self.initialized.fill_(True)
         self._initialized = True
-        logger.debug("binarization: activation scale initialised to %g", value)
+        above = float((x.detach() > value / 2).float().mean())
+        logger.debug(
+            "binarization: activation scale initialised to %g (%s); %.1f %% of the batch above s/2",
+            value, self.scale_init, 100 * above,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.enabled:
@@ -87,7 +145,10 @@ class ActivationBinarizer(nn.Module):
         self._initialized = bool(self.initialized)
 
     def extra_repr(self) -> str:
-        return f"channels={self.num_channels}, enabled={self.enabled}, initialized={self._initialized}"
+        return (
+            f"channels={self.num_channels}, scale_init={self.scale_init}, enabled={self.enabled}, "
+            f"initialized={self._initialized}"
+        )
 
 
 class FrozenActivationBinarizer(nn.Module):

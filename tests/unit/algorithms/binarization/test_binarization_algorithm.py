@@ -15,6 +15,7 @@ from torch import nn
 
 from netsculpt import CompressionStage, create_compressed_model
 from netsculpt.algorithms.binarization.functions import xnor_binarize
+from netsculpt.algorithms.binarization.modules import mse_scale
 from netsculpt.errors import UnsupportedModelError
 from netsculpt.graph import get_runtime
 
@@ -92,7 +93,7 @@ def test_binarized_forward_matches_hand_written_reference(mode: str) -> None:
     model.eval()
     s = float(ab.log_scale.detach().exp())
     top = x.reshape(-1).topk(max(1, round(x.numel() * 0.001))).values.min()
-    assert s == pytest.approx(float(top), rel=1e-6)
+    assert s == pytest.approx(mse_scale(x, float(top)), rel=1e-6)  # default init: least-squares {0, s} fit
     t = torch.sigmoid(torch.tensor([-1.0, 0.0, 0.5])).reshape(1, 3, 1, 1)
     x_ref = (x > t * s).float() * s
     if mode == "xnor":
@@ -245,3 +246,27 @@ def test_state_round_trip_restores_schedule_and_scales() -> None:
     with pytest.raises(ValueError, match="binarized layers differ"):  # the layout is checked even when allowed
         create_compressed_model(seeded(TinyResNet()), _now(ignored_scopes=["stem", "conv1"]), compression_state=state,
                                 allow_config_change=True)
+
+
+@pytest.mark.parametrize("rule", ["mse", "top_fraction"])
+def test_activation_scale_init_comes_from_the_config(rule: str) -> None:
+    from netsculpt.algorithms.binarization.modules import ActivationBinarizer, top_fraction_scale
+
+    cfg = _now() if rule == "mse" else _now(activation_scale_init=rule)
+    ctrl, model = create_compressed_model(seeded(TinyResNet()), cfg)
+    bins = [m for m in model.modules() if isinstance(m, ActivationBinarizer)]
+    assert bins and {b.scale_init for b in bins} == {rule}  # "mse" is the default
+    ctrl.scheduler.epoch_step()
+    x = torch.relu(torch.randn(64, bins[0].num_channels, 4, 4, generator=torch.Generator().manual_seed(0)))
+    bins[0].train()
+    bins[0](x)
+    start = top_fraction_scale(x)
+    expected = mse_scale(x, start) if rule == "mse" else start
+    assert float(bins[0].scale.detach()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_unknown_activation_scale_init_is_a_located_error() -> None:
+    from netsculpt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="activation_scale_init"):
+        create_compressed_model(seeded(TinyResNet()), _now(activation_scale_init="median"))

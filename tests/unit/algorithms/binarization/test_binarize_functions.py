@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from netsculpt.algorithms.binarization.functions import activation_binarize, dorefa_binarize, xnor_binarize
-from netsculpt.algorithms.binarization.modules import ActivationBinarizer, FrozenActivationBinarizer, WeightBinarizer
+from netsculpt.algorithms.binarization.modules import (
+    ActivationBinarizer,
+    FrozenActivationBinarizer,
+    WeightBinarizer,
+    mse_scale,
+    top_fraction_scale,
+)
 
 # Two output filters, two input channels, 1x2 kernels; the zero must binarize to -scale.
 W = torch.tensor(
@@ -100,7 +106,7 @@ def test_module_gradients_reach_log_scale_and_threshold_through_exp_and_sigmoid(
 
 
 def test_scale_is_initialised_lazily_from_the_first_training_batch() -> None:
-    b = ActivationBinarizer(4)
+    b = ActivationBinarizer(4, scale_init="top_fraction")
     x = torch.arange(4000, dtype=torch.float32).reshape(1, 4, 1000, 1)  # top 0.1 % = 4 values: 3996..3999
     b.eval()
     b(x)
@@ -111,7 +117,7 @@ def test_scale_is_initialised_lazily_from_the_first_training_batch() -> None:
     torch.testing.assert_close(float(b.scale.detach()), 3996.0, rtol=1e-6, atol=0)
     b(x * 10)  # only the first batch counts
     torch.testing.assert_close(float(b.scale.detach()), 3996.0, rtol=1e-6, atol=0)
-    fresh = ActivationBinarizer(4)
+    fresh = ActivationBinarizer(4, scale_init="top_fraction")
     fresh.load_state_dict(b.state_dict())
     fresh.train()
     fresh(x * 10)  # the loaded flag prevents a second initialisation
@@ -129,3 +135,50 @@ def test_frozen_binarizer_is_bit_identical_to_the_training_one() -> None:
     frozen = FrozenActivationBinarizer.from_binarizer(b)
     assert torch.equal(frozen(x), b(x))
     assert sorted(n for n, _ in frozen.named_parameters()) == []
+
+
+def _two_level_mse(x: torch.Tensor, s: float) -> float:
+    return float(((x - s * (x > s / 2).double()) ** 2).sum())
+
+
+def test_mse_scale_is_the_least_squares_two_level_fit() -> None:
+    # Hand-worked case: 0, 1, 1, 4, 4, 4 from s = 4: the values above 2 are the three 4s -> s = 4 (fixed point);
+    # from s = 1.5 (threshold 0.75): mean(1, 1, 4, 4, 4) = 2.8, then threshold 1.4 -> mean(4, 4, 4) = 4.
+    x = torch.tensor([0.0, 1.0, 1.0, 4.0, 4.0, 4.0])
+    assert mse_scale(x, 4.0) == pytest.approx(4.0)
+    assert mse_scale(x, 1.5) == pytest.approx(4.0)
+    # Heavy-tailed post-ReLU-like data: the result is the grid minimum of sum((x - s*[x > s/2])^2).
+    gen = torch.Generator().manual_seed(0)
+    v = torch.relu(torch.randn(20000, generator=gen)) ** 2
+    s = mse_scale(v, top_fraction_scale(v))
+    grid = torch.linspace(0.05, 10.0, 4000, dtype=torch.float64)
+    errs = torch.tensor([_two_level_mse(v.double(), float(g)) for g in grid])
+    best = float(grid[int(errs.argmin())])
+    assert s == pytest.approx(best, abs=2 * float(grid[1] - grid[0]))
+    assert _two_level_mse(v.double(), s) <= float(errs.min()) * (1 + 1e-6)
+    assert _two_level_mse(v.double(), s) < _two_level_mse(v.double(), top_fraction_scale(v))
+
+
+def test_mse_scale_keeps_start_when_no_value_is_above_half_of_it() -> None:
+    assert mse_scale(torch.tensor([-1.0, -2.0]), 3.0) == 3.0
+
+
+def test_default_scale_init_is_mse_fit_of_the_first_training_batch() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.relu(torch.randn(8, 4, 6, 6, generator=gen)) * 3
+    b = ActivationBinarizer(4)
+    assert b.scale_init == "mse"
+    b.train()
+    b(x)
+    top = x.reshape(-1).topk(max(1, round(x.numel() * 0.001))).values.min()
+    assert float(b.scale.detach()) == pytest.approx(mse_scale(x, float(top)), rel=1e-6)
+    # the binarizer's output (t = 0.5 at init) is the least-squares {0, s} fit: no other s on a grid does better
+    out = b(x).detach().double()
+    err = float(((x.double() - out) ** 2).sum())
+    grid = torch.linspace(0.1, float(x.max()), 500)
+    assert all(err <= _two_level_mse(x.double(), float(g)) * (1 + 1e-6) for g in grid)
+
+
+def test_unknown_scale_init_is_rejected() -> None:
+    with pytest.raises(ValueError, match="scale_init"):
+        ActivationBinarizer(2, scale_init="median")  # type: ignore[arg-type]
