@@ -218,7 +218,43 @@ def _aat(runs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+# ---------------------------------------------------------------------------------------------- HAWQ
+
+
+def _hawq(runs: list[dict[str, Any]]) -> list[str]:
+    r0 = runs[0]
+
+    def arm(run: dict[str, Any], key: str, metric: str) -> float:
+        rows = [a for a in run["arms"] if a["arm"] == key or (key == "random" and a["arm"].startswith("random"))]
+        return 100 * float(sum(a[metric] for a in rows)) / len(rows)  # random: the mean of the draws
+
+    n_random = sum(a["arm"].startswith("random") for a in r0["arms"])
+    out = [
+        f"### HAWQ-v2 vs reversed-trace vs random bits, {len(runs)} seeds (`bench/hawq_fmnist.py`)",
+        "",
+        f"{r0['model']}, bits {r0.get('bits', [2, 4, 8])}, target compression ratio {r0['target_ratio']} (vs INT8 "
+        f"bit-complexity); every arm and seed starts from the same FP32 model (top-1 {100 * r0['fp32_top1']:.2f}), "
+        f"the same range init, then the same {r0['ft_steps']}-step fine-tune (seeds {_seeds(runs)}: data order; "
+        f"the random arm averages {n_random} random bit draws per seed, different for every seed). HAWQ should beat "
+        "both baselines; paired columns: HAWQ − baseline per seed.",
+        "",
+        "| arm | top-1 after init | top-1 after fine-tune | HAWQ − arm after fine-tune (pt, paired) | status |",
+        "|---|---|---|---|---|",
+    ]
+    hawq_ft = [arm(r, "hawq", "top1_after_finetune") for r in runs]
+    for key in ("hawq", "reversed-trace", "random"):
+        init = [arm(r, key, "top1_after_init") for r in runs]
+        ft = [arm(r, key, "top1_after_finetune") for r in runs]
+        if key == "hawq":
+            out.append(f"| {key} | {fmt(init)} | {fmt(ft)} | | |")
+            continue
+        d = paired(hawq_ft, ft)
+        out.append(f"| {key} | {fmt(init)} | {fmt(ft)} | {_diff(d)} | **{status(True, d)}** |")
+    return out + _note("hawq_fmnist")
+
+
 SEED_SECTIONS: dict[str, Callable[[list[dict[str, Any]]], list[str]]] = {
+    "hawq_fmnist": _hawq,
     "aat_fmnist": _aat,
     "sparsity_fmnist": _sparsity,
     "pruning_fmnist": _pruning,

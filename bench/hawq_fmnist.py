@@ -116,7 +116,9 @@ def main() -> None:
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="data order, fine-tune and random-arm draws")
+    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the shared FP32 start (same for every --seed)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/hawq_fmnist.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -124,7 +126,7 @@ def main() -> None:
     loaders = make_loaders(
         "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
     )
-    fp32, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.seed)
+    fp32, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed)
     fp32_acc = evaluate(fp32, loaders[1], progress=False).accuracy
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,11 +136,14 @@ def main() -> None:
         rows[0]["traces"] = json.loads(traces.read_text())["traces"]
         rev = _reversed_traces(traces, Path(tmp) / "reversed.json")
         rows.append(_arm("reversed-trace", fp32, args, {"type": "hawq", "traces_per_layer_path": str(rev)}, loaders))
-        for s in range(args.random_seeds):
+        for i in range(args.random_seeds):  # different random draws for every --seed
+            s = args.seed * args.random_seeds + i
             rows.append(_arm(f"random (seed {s})", fp32, args, {"type": "random", "seed": s}, loaders))
 
     res = {
         "model": args.model,
+        "seed": args.seed,
+        "fp32_seed": args.fp32_seed,
         "bits": args.bits,
         "target_ratio": args.ratio,
         "fp32_epochs": args.fp32_epochs,
@@ -150,8 +155,9 @@ def main() -> None:
         "arms": rows,
         "host": platform.node(),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "hawq_fmnist.json").write_text(json.dumps(res, indent=2, default=str))
+    out = args.out if args.out is not None else OUT / "hawq_fmnist.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str))
     print(f"{args.model}, FP32 top-1 {100 * fp32_acc:.2f}, bits {args.bits}, target ratio {args.ratio}")
     print(f"| arm | ratio | layers per bits | top-1 after init | top-1 after {args.ft_steps}-step fine-tune |")
     print("|---|---|---|---|---|")

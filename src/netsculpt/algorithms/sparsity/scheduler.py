@@ -2,7 +2,9 @@
 
 Epochs are 0-based: ``epoch_step()`` at the start of each epoch moves from -1 to 0, then 1... (NNCF's
 convention). Before the first ``epoch_step`` the level is ``sparsity_init``. Masks follow the level until
-``sparsity_freeze_epoch``; at that epoch they are updated one last time and then frozen (NNCF's order).
+``sparsity_freeze_epoch``; at that epoch they are updated one last time and then frozen. NNCF 2.19's magnitude
+sparsity freezes first and then skips the frozen layers, so there the masks keep the previous epoch's level: with
+``sparsity_target_epoch == sparsity_freeze_epoch`` NNCF never applies the target, netsculpt does.
 """
 
 from __future__ import annotations
