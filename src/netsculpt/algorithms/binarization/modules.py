@@ -127,11 +127,12 @@ class ActivationBinarizer(nn.Module):
             self.log_scale.fill_(math.log(value))
             self.initialized.fill_(True)
         self._initialized = True
-        above = float((x.detach() > value / 2).float().mean())
-        logger.debug(
-            "binarization: activation scale initialised to %g (%s); %.1f %% of the batch above s/2",
-            value, self.scale_init, 100 * above,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # the share above s/2 costs a pass over the batch
+            above = float((x.detach() > value / 2).float().mean())
+            logger.debug(
+                "binarization: activation scale initialised to %g (%s); %.1f %% of the batch above s/2",
+                value, self.scale_init, 100 * above,
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.enabled:
