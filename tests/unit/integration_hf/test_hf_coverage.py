@@ -106,3 +106,19 @@ def test_gpt2_conv1d_mlp_is_pruned_and_the_tied_head_refused(caplog: pytest.LogC
     with torch.no_grad():
         out = stripped(*args, **kwargs).logits
     assert torch.allclose(out, masked, atol=1e-5)
+
+
+def test_gpt2_conv1d_mlp_prunes_with_the_input_importance_scope() -> None:
+    # Conv1D weights are [in, out]: the reader scores of c_proj come from its dim 0 (importance_scope)
+    params = {"importance_scope": "filters_and_inputs", "filter_importance": "L1"}
+    config: dict[str, Any] = {"input_info": _TEXT_INFO,
+                              "compression": {"algorithm": "filter_pruning", "pruning_init": 0.5, "params": params}}
+    ctrl, model = create_compressed_model(_lm(), config)
+    args, kwargs = _text_batch()
+    with torch.no_grad():
+        masked = model(*args, **kwargs).logits
+    stripped = ctrl.strip()
+    assert tuple(stripped.transformer.h[0].mlp.c_fc.weight.shape) == (32, 64)
+    with torch.no_grad():
+        out = stripped(*args, **kwargs).logits
+    assert torch.allclose(out, masked, atol=1e-5)
