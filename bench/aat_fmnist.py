@@ -20,9 +20,10 @@ Usage (full run with the defaults: about 3-4 min on 2 quiet cores; the defaults 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/aat_fmnist.py [--model resnet20] [--fp32-epochs 3]
         [--max-epochs 10] [--steps-per-epoch 40] [--batch-size 64] [--initial-epochs 1] [--patience 1]
         [--train-limit 10000] [--test-limit 3000] [--seed 0] [--fp32-seed 0] [--levels 0.1,0.2,0.3,0.4,0.5]
-        [--round-to 1] [--nncf auto|off] [--out PATH]
+        [--round-to 1] [--round-mode nearest|up] [--nncf auto|off] [--out PATH]
     ``--round-to 8 --nncf off``: a netsculpt-only arm with kept filters a multiple of 8 (nearest), close to NNCF
-    2.19's rounding (up); bench/aat_seeds.py pairs it by seed with the NNCF results of the main runs.
+    2.19's rounding; ``--round-to 8 --round-mode up --nncf off`` keeps exactly NNCF's filter counts at every
+    nominal level. bench/aat_seeds.py pairs these arms by seed with the NNCF results of the main runs.
 
 Smoke run (1-2 min):
     .venv/bin/python bench/aat_fmnist.py --fp32-epochs 1 --max-epochs 3 --steps-per-epoch 5 --train-limit 512 \
@@ -78,7 +79,8 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
                 "schedule": "exponential",
                 "pruning_target": args.pruning_init,
                 "pruning_steps": 1,
-                **({"round_to": args.round_to} if args.round_to > 1 else {}),  # netsculpt's key; never sent to NNCF
+                # netsculpt's keys; never sent to NNCF
+                **({"round_to": args.round_to, "round_mode": args.round_mode} if args.round_to > 1 else {}),
             },
         },
         "accuracy_aware_training": {
@@ -384,6 +386,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--round-to", type=int, default=1,
                     help="netsculpt arm only: params.round_to (kept filters a multiple of it, nearest; NNCF 2.19 "
                          "rounds up to 8); the NNCF arm always gets the plain config")
+    ap.add_argument("--round-mode", choices=["nearest", "up"], default="nearest",
+                    help="netsculpt arm only: params.round_mode; '--round-to 8 --round-mode up' keeps NNCF 2.19's "
+                         "filter counts at every nominal level")
     ap.add_argument("--nncf", choices=["auto", "off"], default="auto", help="run the NNCF 2.19 arm (bench venv)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)

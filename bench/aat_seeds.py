@@ -12,7 +12,11 @@ Usage:
     # optional like-for-like rounding arm (netsculpt only, paired by seed with the NNCF results above):
     for s in 0 1 2; do .venv/bin/python bench/aat_fmnist.py --seed $s --round-to 8 --nncf off \
         --out bench/results/aat_fmnist_r8_seed$s.json; done
-    .venv/bin/python bench/aat_seeds.py bench/results/aat_fmnist_seed*.json bench/results/aat_fmnist_r8_seed*.json
+    # NNCF's own rounding (kept filters up to a multiple of 8): the same filter counts at every nominal rate
+    for s in 0 1 2; do .venv/bin/python bench/aat_fmnist.py --seed $s --round-to 8 --round-mode up --nncf off \
+        --out bench/results/aat_fmnist_r8up_seed$s.json; done
+    .venv/bin/python bench/aat_seeds.py bench/results/aat_fmnist_seed*.json bench/results/aat_fmnist_r8_seed*.json \
+        bench/results/aat_fmnist_r8up_seed*.json
 Prints a markdown table and writes bench/results/aat_fmnist_seeds.md and bench/results/aat_fmnist_seeds.json
 (per library: one value per seed; mean/std; paired differences and status), which make_readme_table.py reads.
 """
@@ -77,11 +81,16 @@ def _compare(ours: dict[str, Any], peer: dict[str, Any]) -> tuple[dict[str, Any]
     return diffs, states
 
 
+def _rounding(run: dict[str, Any]) -> tuple[int, str]:
+    """``(round_to, round_mode)`` of a netsculpt-only arm run (runs before ``--round-mode`` were "nearest")."""
+    return int(run["args"]["round_to"]), str(run["args"].get("round_mode", "nearest"))
+
+
 def collect(paths: list[str]) -> dict[str, Any]:
     """Per-seed lists per library, mean/std, paired differences (netsculpt − NNCF) and the status per target.
 
     Runs made with ``--round-to N --nncf off`` (a netsculpt-only arm) are paired by seed with the NNCF results of
-    the main runs and reported as ``netsculpt_round_to_N`` (``arms``).
+    the main runs and reported as ``netsculpt_round_to_N`` (``arms``; ``..._up`` with ``--round-mode up``).
     """
     paths = [p for p in paths if Path(p).resolve() != OUT_JSON.resolve()]  # the shell glob seed*.json matches it
     runs = {p: json.loads(Path(p).read_text()) for p in sorted(paths)}
@@ -103,14 +112,15 @@ def collect(paths: list[str]) -> dict[str, Any]:
         "arms": {},
     }
     out["paired"], out["status"] = _compare(out["libraries"]["netsculpt"], out["libraries"]["nncf"])
-    for rt in sorted({int(r["args"]["round_to"]) for r in arm_runs}):
-        by_seed = {int(r["args"]["seed"]): r for r in arm_runs if int(r["args"]["round_to"]) == rt}
+    for rt, mode in sorted({_rounding(r) for r in arm_runs}):
+        by_seed = {int(r["args"]["seed"]): r for r in arm_runs if _rounding(r) == (rt, mode)}
         if not pairs or any(seed not in by_seed for seed in out["seeds"]):
-            print(f"aat_seeds: round_to={rt} arm lacks some of seeds {out['seeds']}; left out")
+            print(f"aat_seeds: round_to={rt} round_mode={mode} arm lacks some of seeds {out['seeds']}; left out")
             continue
         arm = _lib([_record(by_seed[seed], by_seed[seed]) for seed in out["seeds"]])
         diffs, states = _compare(arm, out["libraries"]["nncf"])
-        out["arms"][f"netsculpt_round_to_{rt}"] = {**arm, "paired": diffs, "status": states}
+        name = f"netsculpt_round_to_{rt}" + ("_up" if mode == "up" else "")
+        out["arms"][name] = {**arm, "paired": diffs, "status": states}
     return out
 
 

@@ -13,6 +13,10 @@ weight decay 5e-4 on every parameter) at ``--lr`` with a per-step cosine decay t
 * ``netsculpt_l1_inputs``: as ``netsculpt_l1`` with ``importance_scope: filters_and_inputs`` (a channel's score
   also counts the weights that read it; bench/pruning_diagnose.py measures why).
 * ``netsculpt_l1_inputs_f52``: the same at 52 % FLOPs (``ARM_FLOPS``), the FLOPs ``tp_l1`` removes.
+* ``netsculpt_l1_tpw`` / ``netsculpt_l1_inputs_tpw``: the ranking of ``netsculpt_l1`` / ``netsculpt_l1_inputs``
+  with exactly the widths ``tp_l1`` keeps in every channel group
+  (``params.keep_per_group`` read from the ``tp_l1`` result already in ``--out``; run it with ``--merge`` after
+  ``tp_l1``): same FLOPs and parameters as Torch-Pruning, so only the choice of channels differs.
 * ``netsculpt_legr``: ``interlayer_ranking_type: learned_ranking`` (LeGR) with a small evolution budget
   (``LEGR_PARAMS``), validated on ``LEGR_VAL`` held-out training images (never the test images).
 * ``tp_l1`` (``tp_l1_global``): Torch-Pruning 1.6.1 ``MagnitudePruner`` + ``MagnitudeImportance(p=1)`` (group L1),
@@ -89,6 +93,8 @@ ARM_SPECS: dict[str, tuple[str, str, bool]] = {
     "netsculpt_legr": ("netsculpt", "L1", True),
     "netsculpt_l1_inputs": ("netsculpt", "L1", False),  # importance_scope filters_and_inputs
     "netsculpt_l1_inputs_f52": ("netsculpt", "L1", False),  # the same at Torch-Pruning's 52 % FLOPs (ARM_FLOPS)
+    "netsculpt_l1_inputs_tpw": ("netsculpt", "L1", False),  # the same with tp_l1's widths per group (TP's FLOPs)
+    "netsculpt_l1_tpw": ("netsculpt", "L1", False),  # netsculpt_l1 with tp_l1's widths per group
     "tp_l1": ("torch-pruning", "L1", False),
     "tp_l1_global": ("torch-pruning", "L1", True),
     "nncf_l1": ("nncf", "L1", False),
@@ -260,6 +266,25 @@ def probe_batch(test: Any, n: int = 64) -> torch.Tensor:
 # -------------------------------------------------------------------------------------------- netsculpt
 
 
+def layer_widths(model: nn.Module) -> dict[str, int]:
+    """Output channels of every conv and linear, by module name."""
+    return {n: m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}  # fmt: skip
+
+
+def keep_like_tp(fp32: nn.Module, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    """``keep_per_group`` giving every channel group the width ``tp_l1`` kept (its result in ``--out``)."""
+    from netsculpt import create_compressed_model
+    from netsculpt.search import SearchSpace
+
+    tp_run = json.loads(args.out.read_text())["arms"].get("tp_l1", {}) if args.out.exists() else {}
+    widths = tp_run.get("widths")
+    if not widths:
+        raise SystemExit(f"_tpw arms: {args.out} has no tp_l1 widths; run --arms tp_l1 --merge first")
+    ctrl, _ = create_compressed_model(copy.deepcopy(fp32), cfg)  # type: ignore[arg-type]
+    return {g.name: widths[g.name] / g.units for g in SearchSpace.from_controller(ctrl).groups}
+
+
 def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Prune at once (``baseline``), fine-tune masked, strip; counts and top-1 of the stripped model."""
     from netsculpt import create_compressed_model, register_default_init_args
@@ -268,6 +293,10 @@ def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace
     legr = arm == "netsculpt_legr"
     scope = "filters_and_inputs" if arm.startswith("netsculpt_l1_inputs") else None
     cfg = pruning_config(importance, ARM_FLOPS.get(arm, args.flops_target), all_weights, legr=legr, scope=scope)
+    tp_widths = None
+    if arm.endswith("_tpw"):
+        cfg["compression"]["params"]["keep_per_group"] = keep_like_tp(fp32, cfg, args)
+        tp_widths = json.loads(args.out.read_text())["arms"]["tp_l1"]["widths"]
     torch.manual_seed(args.seed)
     model = copy.deepcopy(fp32)
     t0 = time.perf_counter()
@@ -286,6 +315,8 @@ def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace
     t0 = time.perf_counter()
     stripped = ctrl.strip()
     strip_s = time.perf_counter() - t0
+    if tp_widths is not None and layer_widths(stripped) != tp_widths:
+        raise RuntimeError(f"{arm}: widths differ from tp_l1's: {layer_widths(stripped)} vs {tp_widths}")
     return {
         "library": "netsculpt",
         "importance": importance,
@@ -366,6 +397,7 @@ def run_tp(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> di
         "ratio_search_s": search_s,
         "ratio_trials": trials,
         **model_counts(model),
+        "widths": layer_widths(model),
         "tp_count_ops": float(tp_ops),
         "tp_count_params": float(tp_params),
         "top1_before": before,

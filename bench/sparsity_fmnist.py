@@ -8,15 +8,24 @@ relative to FP32 (median, steps alternated with the FP32 model in one process), 
 size of the stripped state_dict relative to the FP32 one. Unstructured sparsity shrinks the compressed
 file; it does not speed up ONNX Runtime (its dense kernels multiply the zeros too).
 
+The control arm ``dense_finetune`` (netsculpt only) fine-tunes the FP32 model with the same optimizer, LR, epochs
+and loop and no compression: compressed − control per seed is the part of the drop due to sparsity. Every arm
+(both libraries) restores the training loader's generator and the torch seed before its epochs, so one seed
+means one data order whichever arms run (NNCF's init draws from the loader: the state is restored after it);
+each trace row keeps a digest of the epoch's labels in order (``order``) to check it. ``--merge`` adds the arms
+run now to an existing ``--out`` of the same settings; ``--nncf only`` runs NNCF's arms alone (with ``--merge``);
+``--epoch-eval`` adds test top-1 after every epoch; ``--loss-scale`` (diagnostic) multiplies ``ctrl.loss()``.
+
 The RB budget: every mask logit starts at logit(0.99) = 4.6 and must cross 0 to drop its weight; Adam moves a
 logit by at most about its LR per step. With 10k images, batch 128 (78 steps per epoch) and the target level at
 epoch 1, ``--mask-lr`` 0.1 gives the logits 156 steps x 0.1 = 15.6 of travel before the level is due; the earlier
 1e-2 gave 2.3 over the whole run, so no weight could be dropped (0 % sparsity in both libraries). Both libraries
 get the same mask LR.
 
-Usage (full run: about an hour on 2 cores; one seed of magnitude_50 + rb_50 about 15 min):
+Usage (one seed of magnitude_50 + rb_50 + dense_finetune in both libraries: about 10 min on 2 cores):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/sparsity_fmnist.py [--fp32-epochs 3] [--epochs 3] [--seed S]
-        [--train-limit N] [--test-limit N] [--nncf auto|off] [--out PATH]
+        [--arms A ...] [--train-limit N] [--test-limit N] [--nncf auto|off|only] [--out PATH] [--merge]
+    Control of an existing seed: --seed S --arms dense_finetune --merge --out bench/results/sparsity_fmnist_seedS.json
 
 Smoke run (a few minutes):
     .venv/bin/python bench/sparsity_fmnist.py --fp32-epochs 1 --epochs 1 --train-limit 512 --test-limit 512 \
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -54,7 +64,10 @@ from netsculpt.models import create_model  # noqa: E402
 from netsculpt.train import evaluate, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "sparsity_fmnist.json"
-ARMS = ("magnitude_50", "rb_50", "magnitude_50+int8")
+CONTROL = "dense_finetune"
+ARMS = ("magnitude_50", "rb_50", "magnitude_50+int8", CONTROL)
+MERGE_KEYS = ("model", "fp32_epochs", "epochs", "seed", "fp32_seed", "lr", "mask_lr", "train_samples", "test_samples",
+              "loss_scale")  # fmt: skip
 
 
 def arm_configs(args: argparse.Namespace, sample: list[int]) -> dict[str, dict[str, Any]]:
@@ -98,8 +111,10 @@ def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Op
 def step_time_ratio(fp32: nn.Module, model: nn.Module, ctrl: Any, batch: Any, steps: int) -> dict[str, float]:
     """Median training-step seconds (scheduler step, forward, loss + ctrl.loss(), backward, SGD) of both models."""
     x, y = batch
-    opts = {"fp32": torch.optim.SGD(fp32.parameters(), lr=1e-5), "compressed": torch.optim.SGD(model.parameters(),
-                                                                                                lr=1e-5)}
+    opts = {
+        "fp32": torch.optim.SGD(fp32.parameters(), lr=1e-5),
+        "compressed": torch.optim.SGD(model.parameters(), lr=1e-5),
+    }
     times: dict[str, list[float]] = {"fp32": [], "compressed": []}
     fp32.train()
     model.train()
@@ -187,6 +202,36 @@ def sparsity_now(ctrl: Any, library: str) -> float:
     return float(nncf_measure(ctrl, None)["sparsity"])
 
 
+class OrderDigest:
+    """The training loader, hashing the labels of the batches it yields: equal digests, equal data order."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader, self.digest = loader, ""
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Any:
+        h = hashlib.sha1()
+        for x, y in self.loader:
+            h.update(y.numpy().tobytes())
+            yield x, y
+        self.digest = h.hexdigest()[:12]
+
+
+class ScaledLoss:
+    """Diagnostic ``--loss-scale``: the controller with its ``loss()`` (the RB sparsity penalty) multiplied."""
+
+    def __init__(self, ctrl: Any, scale: float) -> None:
+        self.ctrl, self.scale = ctrl, scale
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ctrl, name)
+
+    def loss(self) -> Any:
+        return self.ctrl.loss() * self.scale
+
+
 def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Fine-tune every arm from the FP32 model; returns per-arm results."""
     create = netsculpt_create if library == "netsculpt" else nncf_create
@@ -194,20 +239,41 @@ def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argpars
     info = dataset_info("fashion_mnist")
     configs = arm_configs(args, [1, info.in_channels, *info.image_size])
     batch = next(iter(train))
+    order = train.generator.get_state()  # every arm's epochs start from this loader state
     out: dict[str, Any] = {}
     for arm in args.arms:
-        t0 = time.perf_counter()
-        ctrl, model = create(copy.deepcopy(fp32), configs[arm], train)
+        t0, eval_s = time.perf_counter(), 0.0
+        torch.manual_seed(args.seed)
+        ctrl, model = (
+            (None, copy.deepcopy(fp32)) if arm == CONTROL else create(copy.deepcopy(fp32), configs[arm], train)
+        )
+        train.generator.set_state(order)  # after create: NNCF's init iterates the loader
+        if ctrl is not None and args.loss_scale != 1.0:
+            ctrl = ScaledLoss(ctrl, args.loss_scale)
         opt = make_optimizer(model, args)
+        loader = OrderDigest(train)
         trace = []
         for epoch in range(args.epochs):
-            ctrl.scheduler.epoch_step()
-            ep = train_epoch(model, train, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress,
-                             desc=f"{arm}:{epoch}")
-            trace.append({"epoch": epoch, "loss": ep.loss, "sparsity": sparsity_now(ctrl, library)})
+            if ctrl is not None:
+                ctrl.scheduler.epoch_step()
+            ep = train_epoch(
+                model, loader, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress, desc=f"{arm}:{epoch}"
+            )
+            row: dict[str, Any] = {"epoch": epoch, "loss": ep.loss, "order": loader.digest}
+            if ctrl is not None:
+                row["sparsity"] = sparsity_now(ctrl, library)
+            if args.epoch_eval:
+                t1 = time.perf_counter()
+                row["top1"] = evaluate(model, test, progress=False).accuracy
+                eval_s += time.perf_counter() - t1
+            trace.append(row)
         top1 = evaluate(model, test, progress=False).accuracy
-        seconds = time.perf_counter() - t0
-        res = {"top1": top1, "finetune_s": seconds, "trace": trace, **measure(ctrl, fp32)}
+        seconds = time.perf_counter() - t0 - eval_s
+        res = {"top1": top1, "finetune_s": seconds, "trace": trace}
+        if ctrl is None:
+            out[arm] = res
+            continue
+        res.update(measure(ctrl, fp32))
         tctrl, tmodel = create(copy.deepcopy(fp32), configs[arm], train)  # fresh copy: time before freezing
         res["step"] = step_time_ratio(copy.deepcopy(fp32), tmodel, tctrl, batch, args.timing_steps)
         if library == "netsculpt" and arm.endswith("int8") and args.onnx:
@@ -237,8 +303,13 @@ def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None
     """Run the NNCF arms in the bench venv (a subprocess of this script); ``None`` when switched off."""
     if args.nncf == "off" or not _peers.BENCH_PYTHON.exists():
         return None
+    arms = [a for a in args.arms if a != CONTROL]
+    if not arms:
+        return None
     keys = ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "timing_steps", "threads", "seed")
-    argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, keys), "--arms", *args.arms]
+    argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, keys), "--arms", *arms]
+    if args.epoch_eval:
+        argv.append("--epoch-eval")
     return _peers.run_in_bench_venv(__file__, argv, "NNCF run")
 
 
@@ -249,11 +320,15 @@ def peer_main(args: argparse.Namespace) -> None:
 
     _peers.nncf_build_extension()
     info = dataset_info("fashion_mnist")
-    train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
-                               test_limit=args.test_limit, seed=args.seed)
+    train, test = make_loaders(
+        "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
+    )
     fp32 = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
     fp32.load_state_dict(torch.load(args.fp32_ckpt, weights_only=True))
-    res = {"fp32_top1": evaluate(fp32, test, progress=False).accuracy, "arms": run_arms("nncf", fp32, train, test, args)}
+    res = {
+        "fp32_top1": evaluate(fp32, test, progress=False).accuracy,
+        "arms": run_arms("nncf", fp32, train, test, args),
+    }
     import nncf
 
     res["version"] = nncf.__version__
@@ -262,20 +337,47 @@ def peer_main(args: argparse.Namespace) -> None:
 
 def print_table(res: dict[str, Any]) -> None:
     """Markdown table of both libraries' arms."""
-    print("| arm | library | FP32 top-1 | compressed top-1 | drop | sparsity | train step vs FP32 | gzip size vs FP32 |")
+    print(
+        "| arm | library | FP32 top-1 | compressed top-1 | drop | sparsity | train step vs FP32 | gzip size vs FP32 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     libs = [("netsculpt", res["netsculpt"])]
     if isinstance(res.get("nncf"), dict) and "arms" in res["nncf"]:
         libs.append((f"nncf {res['nncf'].get('version', '')}", res["nncf"]))
     for arm in res["arms"]:
         for name, lib in libs:
+            if arm not in lib["arms"]:
+                continue
             r = lib["arms"][arm]
             fp32 = lib["fp32_top1"]
             size = f"{r['gzip_vs_fp32']:.2f}x" if "gzip_vs_fp32" in r else "-"
-            print(f"| {arm} | {name} | {100 * fp32:.2f} | {100 * r['top1']:.2f} | {100 * (fp32 - r['top1']):.2f} pt "
-                  f"| {100 * r['sparsity']:.1f} % | {r['step']['ratio']:.2f}x | {size} |")
+            sparse = f"{100 * r['sparsity']:.1f} %" if "sparsity" in r else "-"
+            step = f"{r['step']['ratio']:.2f}x" if "step" in r else "-"
+            print(
+                f"| {arm} | {name} | {100 * fp32:.2f} | {100 * r['top1']:.2f} | {100 * (fp32 - r['top1']):.2f} pt "
+                f"| {sparse} | {step} | {size} |"
+            )
     if isinstance(res.get("nncf"), dict) and "error" in res["nncf"]:
         print(res["nncf"]["error"])
+
+
+def merge(old: dict[str, Any], new: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--merge``: the earlier run ``old`` with the arms run now added or replaced (same settings checked)."""
+    for key in MERGE_KEYS:
+        if old.get(key) != new.get(key):
+            raise SystemExit(f"--merge: {args.out} has {key}={old.get(key)!r}, this run {new.get(key)!r}")
+    if abs(old["netsculpt"]["fp32_top1"] - new["netsculpt"]["fp32_top1"]) > 1e-9:
+        raise SystemExit(f"--merge: {args.out} starts from another FP32 model")
+    for lib in ("netsculpt", "nncf"):
+        if isinstance(new.get(lib), dict) and "arms" in new[lib]:
+            if isinstance(old.get(lib), dict) and "arms" in old[lib]:
+                old[lib]["arms"].update(new[lib]["arms"])
+            else:
+                old[lib] = new[lib]
+    old["arms"] = [*old["arms"], *(a for a in new["arms"] if a not in old["arms"])]
+    old["configs"] = new["configs"]
+    old.setdefault("merged_runs", []).append({k: new[k] for k in ("arms", "host", "threads", "load_avg")})
+    return old
 
 
 def parse_args() -> argparse.Namespace:
@@ -284,7 +386,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fp32-epochs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per arm")
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--mask-lr", type=float, default=0.1, help="Adam LR of the RB mask logits (see the module docstring)")
+    ap.add_argument(
+        "--mask-lr", type=float, default=0.1, help="Adam LR of the RB mask logits (see the module docstring)"
+    )
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -293,9 +397,14 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0, help="data order and compression init of the fine-tune")
     ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the shared FP32 start (same for every --seed)")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
-    ap.add_argument("--nncf", choices=["auto", "off"], default="auto")
+    ap.add_argument("--nncf", choices=["auto", "off", "only"], default="auto", help="only: skip netsculpt's arms")
     ap.add_argument("--no-onnx", dest="onnx", action="store_false")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--merge", action="store_true", help="add the arms run now to an existing --out of the same settings"
+    )
+    ap.add_argument("--epoch-eval", action="store_true", help="test top-1 after every epoch (in the trace)")
+    ap.add_argument("--loss-scale", type=float, default=1.0, help="diagnostic: multiply ctrl.loss() (netsculpt)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fp32-ckpt", type=Path, help=argparse.SUPPRESS)
@@ -311,10 +420,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     info = dataset_info("fashion_mnist")
-    train, test = make_loaders("fashion_mnist", args.batch_size, train_limit=args.train_limit,
-                               test_limit=args.test_limit, seed=args.seed)
-    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed,
-                                 progress=args.progress)
+    train, test = make_loaders(
+        "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
+    )
+    fp32, fp32_s = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed, progress=args.progress)
     fp32_top1 = evaluate(fp32, test, progress=False).accuracy
     res: dict[str, Any] = {
         "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "arms": args.arms,
@@ -322,16 +431,20 @@ def main() -> None:
         "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
         "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": fp32_s,
         "netsculpt": {"fp32_top1": fp32_top1},
-    }
+    }  # fmt: skip
+    if args.loss_scale != 1.0:
+        res["loss_scale"] = args.loss_scale
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "fp32.pt"
         torch.save(fp32.state_dict(), ckpt)
         torch.manual_seed(args.seed)
-        res["netsculpt"]["arms"] = run_arms("netsculpt", fp32, train, test, args)
+        res["netsculpt"]["arms"] = run_arms("netsculpt", fp32, train, test, args) if args.nncf != "only" else {}
         torch.manual_seed(args.seed)
         res["nncf"] = run_nncf_peer(ckpt, args)
     res.update(host=platform.node(), threads=args.threads, load_avg=os.getloadavg())
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and args.out.exists():
+        res = merge(json.loads(args.out.read_text()), res, args)
     args.out.write_text(json.dumps(res, indent=2, default=str))
     print_table(res)
     print(f"wrote {args.out}")

@@ -2,7 +2,8 @@
 
 ``pruning_init``, ``initializer`` and the scopes sit at the top of the section; everything else in ``params``.
 ``round_to`` is netsculpt's own key: kept channel counts become multiples of it, which is what ONNX Runtime's
-blocked convolution kernels need to run faster (see PEERS.md).
+blocked convolution kernels need to run faster (see PEERS.md); ``round_mode`` says whether a level's count snaps
+to the nearest multiple or up to the next, as NNCF's fixed multiple-of-8 rounding does.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class FilterPruningParams:
     prune_downsample_convs: bool = config_field(False, doc="Prune convolutions with a stride above 1.")
     prune_batch_norms: bool = config_field(True, doc="Zero the BatchNorm parameters of pruned channels.")
     round_to: int = config_field(1, doc="netsculpt: kept channel counts are multiples of this (8 suits ORT).", min=1)
+    round_mode: Literal["nearest", "up"] = config_field(
+        "nearest",
+        doc="netsculpt: how a level's kept count snaps to round_to: the nearest multiple, or the next one up. "
+        "NNCF 2.19's torch filter pruning always keeps a multiple of 8 rounded up (per-group ranking only): "
+        "round_to 8 with 'up' reproduces its counts.",
+    )
     keep_per_group: dict[str, float] | None = config_field(
         None,
         doc="netsculpt: fraction of channels kept per channel group, keyed by the group's first layer (written by "

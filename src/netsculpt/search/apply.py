@@ -75,7 +75,8 @@ def current_policy(ctrl: Any) -> Policy:
 
 def set_pruning_level(ctrl: Any, level: float | Mapping[str, float]) -> None:
     """NNCF's ``set_pruning_level``: one level for every group, or ``{group name: level}`` (fraction of units
-    pruned, NNCF's ``int(units · level)``, rounded to ``round_to``); unnamed groups keep their current masks."""
+    pruned, NNCF's ``int(units · level)``, rounded to ``round_to`` by ``round_mode``); unnamed groups keep their
+    current masks."""
     pruning = pruning_part(ctrl)
     if pruning is None:
         raise ConfigError("set_pruning_level: the controller has no filter_pruning algorithm")
@@ -90,10 +91,10 @@ def set_pruning_level(ctrl: Any, level: float | Mapping[str, float]) -> None:
             structure.group(name)  # raises the located error
         _check_level(value, f"set_pruning_level[{name!r}]")
     counts = pruning.pruned_counts()
-    round_to = structure.round_to
+    round_to, round_mode = pruning.selector.round_to, pruning.selector.round_mode
     for i, g in enumerate(structure.groups):
         if g.name in level:
-            counts[i] = g.units - kept_count(g.units, float(level[g.name]), round_to)
+            counts[i] = g.units - kept_count(g.units, float(level[g.name]), round_to, round_mode)
     pruning.set_pruned_counts(counts)
 
 

@@ -56,12 +56,13 @@ def test_full_nncf_section_parses() -> None:
                 "prune_first_conv": True,
                 "prune_downsample_convs": True,
                 "round_to": 8,
+                "round_mode": "up",
                 "legr_params": {"generations": 10},
             },
             "ignored_scopes": ["{re}.*fc"],
         }
     ).algorithms[0]
-    assert c.params.flops_mode and c.params.target == 0.4 and c.params.round_to == 8
+    assert c.params.flops_mode and c.params.target == 0.4 and c.params.round_to == 8 and c.params.round_mode == "up"
     assert c.params.legr_params.generations == 10
 
 
@@ -83,6 +84,7 @@ def test_weight_importance_alias_warns_once(caplog: pytest.LogCaptureFixture) ->
         ({"params": {"filter_importance": "l2"}}, "Did you mean 'L2'?"),
         ({"params": {"schedule": "linear"}}, "compression.params.schedule: must be one of"),
         ({"params": {"round_to": 0}}, "compression.params.round_to: must be in [1, inf]"),
+        ({"params": {"round_mode": "down"}}, "compression.params.round_mode: must be one of"),
         ({"params": {"prune_batch_norms": False}}, "compression.params.prune_batch_norms: false is not supported"),
         ({"params": {"weight_importance": "L1", "filter_importance": "L2"}}, "both 'weight_importance'"),
         ({"params": {"pruning_tagret": 0.3}}, "Did you mean 'pruning_target'?"),

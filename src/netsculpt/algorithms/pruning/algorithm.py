@@ -174,6 +174,7 @@ class FilterPruningAlgorithm:
             sum(params.values()),
             params,
             round_to=cfg.params.round_to,
+            round_mode=cfg.params.round_mode,
             all_weights=cfg.params.all_weights or learned,  # LeGR ranks every filter together
         )
         part = FilterPruningPart(model, cfg, plan, rt, selector, ctx.example_inputs, ctx.example_kwargs)

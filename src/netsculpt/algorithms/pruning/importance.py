@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from netsculpt.graph.channels import FILTER_ROLES, PruningGraph, weight_out_dim
 
@@ -59,9 +58,12 @@ def input_scores(weight: torch.Tensor, criterion: str, out_dim: int = 0) -> torc
     return IMPORTANCE[criterion](_flat(weight, 1 - out_dim))
 
 
-def add_input_scores(scores: list[torch.Tensor], pg: PruningGraph, mods: dict[str, nn.Module], criterion: str) -> None:
-    """Add to every unit's score, per conv/linear that reads it (ungrouped), the mean of its input positions'
-    ``input_scores`` normalised by the layer's mean (``scores``: one tensor per group of ``pg``, changed in place).
+def add_input_scores(
+    scores: list[torch.Tensor], pg: PruningGraph, weights: Callable[[str], torch.Tensor], criterion: str
+) -> None:
+    """Add to every unit's score, per conv/linear that reads it (ungrouped), the ``input_scores`` of the input
+    positions it feeds, summed (``scores``: one tensor per group of ``pg``, changed in place; ``weights(name)``:
+    the weight to score, normalised or not as the filter scores are).
 
     Grouped and depthwise consumers are skipped: their input slices are their own filters, already scored.
     """
@@ -73,8 +75,6 @@ def add_input_scores(scores: list[torch.Tensor], pg: PruningGraph, mods: dict[st
                 if spec.role not in FILTER_ROLES or spec.groups != 1 or not pos:
                     continue
                 if name not in cache:
-                    weight = mods[name].weight
-                    assert isinstance(weight, torch.Tensor)
-                    s = input_scores(weight, criterion, weight_out_dim(spec.role)).detach().double().cpu()
-                    cache[name] = s / s.mean().clamp_min(1e-12)
-                group_scores[i] += float(cache[name][list(pos)].mean())
+                    w = weights(name)
+                    cache[name] = input_scores(w, criterion, weight_out_dim(spec.role)).detach().double().cpu()
+                group_scores[i] += float(cache[name][list(pos)].sum())

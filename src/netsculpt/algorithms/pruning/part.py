@@ -224,30 +224,39 @@ class FilterPruningPart:
         self._write_masks(self._pruned)
 
     def unit_scores(self) -> list[torch.Tensor]:
-        """Importance of every unit per group on the current weights (layer scores normalised by their mean).
+        """Importance of every unit per group on the current weights, NNCF's rule: the criterion summed over the
+        filters of the group's convs/linears that produce the unit (norms are not scored). When every group ranks
+        together (``all_weights``, not LeGR), each weight is first divided by its L2 norm, as NNCF's global
+        ranking does, so that layers of different scale compare.
 
-        ``importance_scope: filters_and_inputs`` adds, per consuming conv/linear (ungrouped), the mean normalised
-        score of the input positions the unit feeds.
+        ``importance_scope: filters_and_inputs`` adds, per consuming conv/linear (ungrouped), the same criterion
+        over the input slices that read the unit.
         """
         mods = dict(self._model.named_modules())
         criterion = self.cfg.params.filter_importance
+        normalise = self.cfg.params.all_weights and self.cfg.params.interlayer_ranking_type != "learned_ranking"
+
+        def weight(name: str) -> torch.Tensor:
+            w = mods[name].weight
+            assert isinstance(w, torch.Tensor)
+            return w / w.norm().clamp_min(1e-12) if normalise else w
+
         layer_scores: dict[str, torch.Tensor] = {}
         for g in self.pg.groups:
             for name in g.layers:
-                if name not in layer_scores:
-                    weight = mods[name].weight  # type: ignore[union-attr]
-                    s = filter_scores(weight, criterion, weight_out_dim(self.pg.layers[name].role))
-                    layer_scores[name] = s / s.mean().clamp_min(1e-12)  # comparable across the group's layers
+                role = self.pg.layers[name].role
+                if name not in layer_scores and role in FILTER_ROLES:
+                    layer_scores[name] = filter_scores(weight(name), criterion, weight_out_dim(role))
         out = []
         for g, plan in zip(self.pg.groups, self._score_plan(), strict=True):
             scores = torch.zeros(len(g.units), dtype=torch.float64)
             for name, units, positions in plan:
                 if name in layer_scores:
                     scores.index_add_(0, units, layer_scores[name].detach().double().cpu()[positions])
-            out.append(scores.float())
+            out.append(scores)
         if self.cfg.params.importance_scope == "filters_and_inputs":
-            add_input_scores(out, self.pg, mods, criterion)
-        return out
+            add_input_scores(out, self.pg, weight, criterion)
+        return [s.float() for s in out]
 
     def _score_plan(self) -> list[list[tuple[str, torch.Tensor, torch.Tensor]]]:
         """Per group, per layer: which unit each of the layer's output positions belongs to (built once)."""

@@ -6,20 +6,29 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from netsculpt.graph.channels import FILTER_ROLES, LayerSpec, PruningGraph
 
-__all__ = ["Cost", "Selector", "allowed_kept", "kept_count", "kept_for_ratio", "nearest_count"]
+__all__ = ["Cost", "RoundMode", "Selector", "allowed_kept", "kept_count", "kept_for_ratio", "nearest_count"]
+
+RoundMode = Literal["nearest", "up"]
 
 
-def kept_count(n: int, rate: float, round_to: int = 1) -> int:
-    """Units kept of ``n`` at ``rate``: ``int(n·rate)`` pruned; with ``round_to``, the nearest multiple of it
-    (never 0, never more than ``n``); groups narrower than ``round_to`` are left whole.
+def kept_count(n: int, rate: float, round_to: int = 1, round_mode: RoundMode = "nearest") -> int:
+    """Units kept of ``n`` at ``rate``: ``int(n·rate)`` pruned; with ``round_to``, a multiple of it (never 0,
+    never more than ``n``), the nearest one or, with ``round_mode="up"``, the next one up; groups narrower than
+    ``round_to`` are left whole.
 
-    NNCF 2.19's torch filter pruning instead always rounds the kept count *up* to a multiple of 8 (not
-    configurable), so the same nominal level removes fewer filters there (ResNet-20 at 0.1: none).
+    NNCF 2.19's torch filter pruning always rounds the kept count up to a multiple of 8 (not configurable):
+    ``round_to=8, round_mode="up"`` reproduces its counts, so the same nominal level removes as many filters
+    as there (ResNet-20 at 0.1: none).
+
+    Example:
+        >>> kept_count(64, 0.3, 8), kept_count(64, 0.3, 8, "up"), kept_count(20, 0.1, 8, "up")
+        (48, 48, 20)
     """
     if rate <= 0:
         return n
@@ -27,7 +36,8 @@ def kept_count(n: int, rate: float, round_to: int = 1) -> int:
     if round_to > 1:
         if n < round_to:
             return n
-        kept = max(round_to, round(kept / round_to) * round_to)
+        blocks = -(-kept // round_to) if round_mode == "up" else round(kept / round_to)
+        kept = max(round_to, blocks * round_to)
     return max(1, min(n, kept))
 
 
@@ -88,6 +98,7 @@ class Selector:
         param_numel: dict[str, int],
         *,
         round_to: int = 1,
+        round_mode: RoundMode = "nearest",
         all_weights: bool = False,
     ) -> None:
         self.pg = pg
@@ -95,6 +106,7 @@ class Selector:
         self.base_params = params
         self.param_numel = param_numel
         self.round_to = round_to
+        self.round_mode: RoundMode = round_mode
         self.all_weights = all_weights
         self.order: list[list[int]] = [list(range(len(g.units))) for g in pg.groups]
         self.scores: list[torch.Tensor] = [torch.zeros(len(g.units)) for g in pg.groups]
@@ -107,7 +119,7 @@ class Selector:
     def counts(self, rate: float) -> list[int]:
         """Units pruned per group at ``rate``."""
         if not self.all_weights:
-            return [len(o) - kept_count(len(o), rate, self.round_to) for o in self.order]
+            return [len(o) - kept_count(len(o), rate, self.round_to, self.round_mode) for o in self.order]
         flat = sorted(
             (float(s), gi, rank)
             for gi, (o, sc) in enumerate(zip(self.order, self.scores, strict=True))
@@ -124,7 +136,7 @@ class Selector:
         out = []
         for gi, o in enumerate(self.order):
             n = len(o)
-            out.append(n - kept_count(n, counts[gi] / n if n else 0.0, self.round_to))
+            out.append(n - kept_count(n, counts[gi] / n if n else 0.0, self.round_to, self.round_mode))
         return out
 
     def select(self, rate: float) -> list[list[int]]:

@@ -80,3 +80,10 @@ def test_round_to_keeps_multiples() -> None:
     ctrl, _ = prune(Wide(), 0.3, round_to=8)
     kept = ctrl.statistics().as_dict()["filter_pruning"]["remaining_channels"]
     assert kept["c1"] == 16 and kept["c2"] == 16  # 24 -> 17 kept -> 16; 20 -> 14 kept -> 16
+    ctrl, _ = prune(Wide(), 0.3, round_to=8, round_mode="up")  # NNCF's rounding
+    kept = ctrl.statistics().as_dict()["filter_pruning"]["remaining_channels"]
+    assert kept["c1"] == 24 and kept["c2"] == 16  # 24 -> 17 kept -> 24 (nothing pruned); 20 -> 14 -> 16
+    stripped = ctrl.strip()
+    assert stripped.c1.out_channels == 24 and stripped.c2.out_channels == 16
+    ctrl.set_pruning_level({"c2": 0.5})  # per-group levels round the same way: 20 -> 10 kept -> 16
+    assert ctrl.statistics().as_dict()["filter_pruning"]["remaining_channels"]["c2"] == 16
