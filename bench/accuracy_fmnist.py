@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import sys
@@ -86,23 +85,6 @@ def make_sgd(model: nn.Module, args: argparse.Namespace) -> tuple[torch.optim.Op
         (decay if p.ndim > 1 and parts[-1] == "weight" and not quantizer else rest).append(p)
     groups = [{"params": decay, "weight_decay": 5e-4}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.SGD(groups, lr=args.qat_lr, momentum=0.9, nesterov=True), len(decay)
-
-
-class OrderDigest:
-    """The training loader, hashing the labels of the batches it yields: equal digests, equal data order."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader, self.digest = loader, ""
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Any:
-        h = hashlib.sha1()
-        for x, y in self.loader:
-            h.update(y.numpy().tobytes())
-            yield x, y
-        self.digest = h.hexdigest()[:12]
 
 
 def netsculpt_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
@@ -173,7 +155,7 @@ def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argpars
         torch.manual_seed(args.seed)
         opt, res["decayed_tensors"] = make_sgd(model, args)
         sched = cosine_schedule(opt, args.qat_epochs * len(train), warmup_steps=0)
-        loader, trace = OrderDigest(train), []
+        loader, trace = _peers.OrderDigest(train), []
         t0 = time.perf_counter()
         for epoch in range(args.qat_epochs):
             if ctrl is not None:

@@ -272,8 +272,11 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
             for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}  # fmt: skip
 
 
-def keep_like_tp(fp32: nn.Module, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
-    """``keep_per_group`` giving every channel group the width ``tp_l1`` kept (its result in ``--out``)."""
+def keep_like_tp(
+    fp32: nn.Module, cfg: dict[str, Any], args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, int]]:
+    """``keep_per_group`` giving every channel group the width ``tp_l1`` kept (its result in ``--out``), and those
+    widths per layer."""
     from netsculpt import create_compressed_model
     from netsculpt.search import SearchSpace
 
@@ -282,7 +285,7 @@ def keep_like_tp(fp32: nn.Module, cfg: dict[str, Any], args: argparse.Namespace)
     if not widths:
         raise SystemExit(f"_tpw arms: {args.out} has no tp_l1 widths; run --arms tp_l1 --merge first")
     ctrl, _ = create_compressed_model(copy.deepcopy(fp32), cfg)  # type: ignore[arg-type]
-    return {g.name: widths[g.name] / g.units for g in SearchSpace.from_controller(ctrl).groups}
+    return {g.name: widths[g.name] / g.units for g in SearchSpace.from_controller(ctrl).groups}, widths
 
 
 def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -295,8 +298,7 @@ def run_netsculpt(arm: str, fp32: nn.Module, test: Any, args: argparse.Namespace
     cfg = pruning_config(importance, ARM_FLOPS.get(arm, args.flops_target), all_weights, legr=legr, scope=scope)
     tp_widths = None
     if arm.endswith("_tpw"):
-        cfg["compression"]["params"]["keep_per_group"] = keep_like_tp(fp32, cfg, args)
-        tp_widths = json.loads(args.out.read_text())["arms"]["tp_l1"]["widths"]
+        cfg["compression"]["params"]["keep_per_group"], tp_widths = keep_like_tp(fp32, cfg, args)
     torch.manual_seed(args.seed)
     model = copy.deepcopy(fp32)
     t0 = time.perf_counter()

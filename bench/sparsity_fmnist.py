@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import platform
@@ -202,23 +201,6 @@ def sparsity_now(ctrl: Any, library: str) -> float:
     return float(nncf_measure(ctrl, None)["sparsity"])
 
 
-class OrderDigest:
-    """The training loader, hashing the labels of the batches it yields: equal digests, equal data order."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader, self.digest = loader, ""
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Any:
-        h = hashlib.sha1()
-        for x, y in self.loader:
-            h.update(y.numpy().tobytes())
-            yield x, y
-        self.digest = h.hexdigest()[:12]
-
-
 class ScaledLoss:
     """Diagnostic ``--loss-scale``: the controller with its ``loss()`` (the RB sparsity penalty) multiplied."""
 
@@ -251,7 +233,7 @@ def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argpars
         if ctrl is not None and args.loss_scale != 1.0:
             ctrl = ScaledLoss(ctrl, args.loss_scale)
         opt = make_optimizer(model, args)
-        loader = OrderDigest(train)
+        loader = _peers.OrderDigest(train)
         trace = []
         for epoch in range(args.epochs):
             if ctrl is not None:
