@@ -1,4 +1,5 @@
-"""Smoke-checks the peer wrappers in bench/_peers.py on an inline CIFAR ResNet-20 and random data.
+"""Smoke-checks the peer wrappers in bench/_peers.py and bench/_onnx_peers.py on an inline CIFAR ResNet-20 and
+random data.
 
 Self-contained (does not import netsculpt). Run from the bench venv:
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _onnx_peers  # noqa: E402
 import _peers  # noqa: E402
 
 _peers.ensure_nncf_env()
@@ -165,43 +167,43 @@ def main() -> int:
         for i in range(0, 4 * bs, bs):
             ref(xs[i : i + bs])
     ref.eval()
-    fp32_onnx = _peers.fp32_export_onnx(ref, tmp / "fp32.onnx", (3, 32, 32))
-    nncf_fixed = _peers.nncf_export_onnx(ctrl, tmp / "nncf_int8_fixed.onnx")
-    nncf_dyn = _peers.nncf_export_onnx(ctrl, tmp / "nncf_int8_dyn.onnx", dynamic_batch=True)
+    fp32_onnx = _onnx_peers.fp32_export_onnx(ref, tmp / "fp32.onnx", (3, 32, 32))
+    nncf_fixed = _onnx_peers.nncf_export_onnx(ctrl, tmp / "nncf_int8_fixed.onnx")
+    nncf_dyn = _onnx_peers.nncf_export_onnx(ctrl, tmp / "nncf_int8_dyn.onnx", dynamic_batch=True)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(nncf_fixed, providers=["CPUExecutionProvider"])
     res["nncf_export_input_shape"] = sess.get_inputs()[0].shape
     calib = [xs[i : i + bs] for i in range(0, 4 * bs, bs)]
-    ortq = _peers.ort_quantize_static(fp32_onnx, tmp / "ortq_int8.onnx", calib)
+    ortq = _onnx_peers.ort_quantize_static(fp32_onnx, tmp / "ortq_int8.onnx", calib)
 
     x1, x64 = xs[:1], torch.randn(bs, 3, 32, 32, generator=g)
-    res["maxabs_fp32_vs_torch_b64"] = _peers.onnx_max_abs_diff(fp32_onnx, ref, x64)
-    res["maxabs_nncf_fixed_vs_torch_b1"] = _peers.onnx_max_abs_diff(nncf_fixed, qmodel, x1)
-    res["maxabs_nncf_dyn_vs_torch_b1"] = _peers.onnx_max_abs_diff(nncf_dyn, qmodel, x1)
-    res["maxabs_nncf_dyn_vs_torch_b64"] = _peers.onnx_max_abs_diff(nncf_dyn, qmodel, x64)
+    res["maxabs_fp32_vs_torch_b64"] = _onnx_peers.onnx_max_abs_diff(fp32_onnx, ref, x64)
+    res["maxabs_nncf_fixed_vs_torch_b1"] = _onnx_peers.onnx_max_abs_diff(nncf_fixed, qmodel, x1)
+    res["maxabs_nncf_dyn_vs_torch_b1"] = _onnx_peers.onnx_max_abs_diff(nncf_dyn, qmodel, x1)
+    res["maxabs_nncf_dyn_vs_torch_b64"] = _onnx_peers.onnx_max_abs_diff(nncf_dyn, qmodel, x64)
     with torch.no_grad():
         want = ref(x64).numpy()
-    got = _peers.ort_run(ortq, x64)
+    got = _onnx_peers.ort_run(ortq, x64)
     res["ortq_vs_fp32_rel_rms"] = float(np.sqrt(((got - want) ** 2).mean() / (want**2).mean()))
     res["ortq_vs_fp32_argmax_agree"] = float((got.argmax(1) == want.argmax(1)).mean())
-    res["ops_nncf_export"] = _peers.onnx_op_counts(nncf_fixed)
-    res["ops_nncf_export_ort_optimized"] = _peers.ort_optimized_op_counts(nncf_fixed, threads)
-    res["ops_ortq_ort_optimized"] = _peers.ort_optimized_op_counts(ortq, threads)
-    res["ops_fp32_ort_optimized"] = _peers.ort_optimized_op_counts(fp32_onnx, threads)
+    res["ops_nncf_export"] = _onnx_peers.onnx_op_counts(nncf_fixed)
+    res["ops_nncf_export_ort_optimized"] = _onnx_peers.ort_optimized_op_counts(nncf_fixed, threads)
+    res["ops_ortq_ort_optimized"] = _onnx_peers.ort_optimized_op_counts(ortq, threads)
+    res["ops_fp32_ort_optimized"] = _onnx_peers.ort_optimized_op_counts(fp32_onnx, threads)
 
     # models alternate inside each call, so load drift is shared
     paths = {"fp32": fp32_onnx, "nncf_int8": nncf_dyn, "ortq_int8": ortq}
     lat: dict[str, dict[int, float]] = {n: {} for n in paths}
     cpu1: dict[str, dict[int, float]] = {n: {} for n in paths}
     for b, rep in ((1, repeats1), (64, repeats64)):
-        for n, v in _peers.ort_latency_interleaved(paths, (3, 32, 32), threads, b, rep, ort_rounds).items():
+        for n, v in _onnx_peers.ort_latency_interleaved(paths, (3, 32, 32), threads, b, rep, ort_rounds).items():
             lat[n][b] = v
-        for n, v in _peers.ort_latency_interleaved(paths, (3, 32, 32), 1, b, rep, ort_rounds, clock="cpu").items():
+        for n, v in _onnx_peers.ort_latency_interleaved(paths, (3, 32, 32), 1, b, rep, ort_rounds, clock="cpu").items():
             cpu1[n][b] = v
     res["ort_latency_s"] = lat
     res["ort_cpu_s_1thread"] = cpu1
-    res["ort_nncf_fixed_b1_s"] = _peers.ort_latency(nncf_fixed, (3, 32, 32), threads=threads, batch=1, repeats=repeats1)
+    res["ort_nncf_fixed_b1_s"] = _onnx_peers.ort_latency(nncf_fixed, (3, 32, 32), threads=threads, batch=1, repeats=repeats1)
 
     # --- pruning / sparsity wrappers (smoke) -----------------------------------------------------
     pctrl, pmodel, pwrap = _peers.nncf_filter_pruning(make_model, sample, 0.5)

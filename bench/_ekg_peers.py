@@ -6,11 +6,11 @@ netsculpt's ``adapt_batchnorm`` (the recalibration every netsculpt arm gets), an
 fine-tune as the netsculpt arms, once per seed:
 
 * ``tp_l1``: Torch-Pruning ``MagnitudePruner`` + ``MagnitudeImportance(p=1)``, uniform per-group ratio found by
-  bisection so that at least the FLOPs target is removed (``bench/pruning_fmnist.py``'s ``tp_find_ratio``);
+  bisection so that at least the FLOPs target is removed (``bench/_pruning_peers.py``'s ``tp_find_ratio``);
   physically smaller model, MACs by ``count_macs``.
 * ``nncf_l1_global``: NNCF 2.19 legacy ``filter_pruning`` with the bench's pruning settings and ``all_weights``
   (global ranking: NNCF's uniform mode rounds ResNet-20's channels to multiples of 8 and cannot land on 50 %);
-  masks only, so MACs are counted on live channels (``bench/pruning_fmnist.py``'s ``effective_counts``).
+  masks only, so MACs are counted on live channels (``bench/_pruning_common.py``'s ``effective_counts``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ Both loops get a fresh, identically seeded training loader; the init (BN adaptat
 (``--fp32-seed``, 0 by default).
 NNCF's loop has no stop-reason field: the reason is inferred from its runner's state after the run.
 
+The parts live next to this script: bench/_aat_common.py (config, loaders, callbacks, level sweep: both
+libraries) and bench/_aat_nncf.py (the NNCF arm of the ``--peer-nncf`` subprocess); this file runs netsculpt's
+loop and the whole.
+
 Usage (full run with the defaults: about 3-4 min on 2 quiet cores; the defaults reuse the cached FP32 model):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/aat_fmnist.py [--model resnet20] [--fp32-epochs 3]
         [--max-epochs 10] [--steps-per-epoch 40] [--batch-size 64] [--initial-epochs 1] [--patience 1]
@@ -54,106 +58,33 @@ if "--peer-nncf" in sys.argv:  # the bench venv: make sure netsculpt's sources (
 
 import _peers  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from _aat_common import Callbacks, aat_config, fp32_model, make_data, sweep_levels  # noqa: E402
+from _aat_nncf import peer_main  # noqa: E402
 from _fp32 import fp32_baseline  # noqa: E402
 from torch import nn  # noqa: E402
 
-from netsculpt.data import dataset_info, make_loaders  # noqa: E402
-from netsculpt.models import create_model  # noqa: E402
-from netsculpt.train import evaluate, make_optimizer, train_epoch  # noqa: E402
+from netsculpt.train import evaluate  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "aat_fmnist.json"
-PEER_KEYS = ("model", "max_epochs", "steps_per_epoch", "val_batches", "initial_epochs", "patience", "step", "min_step",
-             "max_drop", "pruning_init", "lr", "train_limit", "test_limit", "batch_size", "threads", "seed", "levels")
-
-
-def _config(args: argparse.Namespace) -> dict[str, Any]:
-    """The NNCF-dialect config both libraries get."""
-    info = dataset_info("fashion_mnist")
-    return {
-        "input_info": {"sample_size": [1, info.in_channels, *info.image_size]},
-        "compression": {
-            "algorithm": "filter_pruning",
-            "pruning_init": args.pruning_init,
-            "params": {
-                "schedule": "exponential",
-                "pruning_target": args.pruning_init,
-                "pruning_steps": 1,
-                # netsculpt's keys; never sent to NNCF
-                **({"round_to": args.round_to, "round_mode": args.round_mode} if args.round_to > 1 else {}),
-            },
-        },
-        "accuracy_aware_training": {
-            "mode": "adaptive_compression_level",
-            "params": {
-                "maximal_relative_accuracy_degradation": args.max_drop,
-                "initial_training_phase_epochs": args.initial_epochs,
-                "patience_epochs": args.patience,
-                "initial_compression_rate_step": args.step,
-                "minimal_compression_rate_step": args.min_step,
-                "maximal_total_epochs": args.max_epochs,
-            },
-        },
-    }
-
-
-def _loaders(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Train/test loaders; every call gives the same shuffling order (seeded generator)."""
-    train, test = make_loaders(
-        "fashion_mnist", args.batch_size, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed
-    )
-    return train, test
-
-
-class Callbacks:
-    """The loop callbacks shared by both libraries; ``history`` records every validation."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.train, self.test = _loaders(args)
-        self.ctrl: Any = None
-        self.model: nn.Module | None = None
-        self.history: list[dict[str, Any]] = []
-
-    def validate_fn(self, m: nn.Module, epoch: int = -1) -> float:
-        acc = float(evaluate(m, self.test, progress=False, max_batches=self.args.val_batches).accuracy)
-        if self.ctrl is not None:
-            self.history.append({"epoch": epoch, "compression_rate": _rate(self.ctrl), "accuracy": acc})
-        return acc
-
-    def train_epoch_fn(self, ctrl: Any, m: nn.Module, epoch: int, optimizer: Any, lr_scheduler: Any) -> float:
-        res = train_epoch(
-            m, self.train, optimizer, F.cross_entropy, ctrl=ctrl, progress=False, max_steps=self.args.steps_per_epoch
-        )
-        return float(getattr(res, "loss", 0.0))
-
-    def configure_optimizers_fn(self) -> tuple[Any, Any]:
-        assert self.model is not None
-        opt = make_optimizer(self.model, "sgd", lr=self.args.lr, weight_decay=5e-4, momentum=0.9)
-        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
-
-
-def _rate(ctrl: Any) -> float | None:
-    try:
-        return float(ctrl.compression_rate)
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def _fp32_model(args: argparse.Namespace, state: dict[str, Any]) -> nn.Module:
-    info = dataset_info("fashion_mnist")
-    model = create_model(args.model, in_channels=info.in_channels, num_classes=info.num_classes)
-    model.load_state_dict(state)
-    return model
-
-
-def _sweep(ctrl: Any, model: nn.Module, measure: Any, args: argparse.Namespace) -> list[dict[str, float]]:
-    """``measure(ctrl, model)`` at each nominal level of ``--levels`` (a fresh controller on the FP32 weights)."""
-    out = []
-    for level in [float(x) for x in str(args.levels or "").split(",") if x.strip()]:
-        ctrl.compression_rate = level
-        out.append({"level": level, **measure(ctrl, model)})
-    return out
+PEER_KEYS = (
+    "model",
+    "max_epochs",
+    "steps_per_epoch",
+    "val_batches",
+    "initial_epochs",
+    "patience",
+    "step",
+    "min_step",
+    "max_drop",
+    "pruning_init",
+    "lr",
+    "train_limit",
+    "test_limit",
+    "batch_size",
+    "threads",
+    "seed",
+    "levels",
+)
 
 
 def _conv_filters(model: nn.Module) -> dict[str, int]:
@@ -182,12 +113,12 @@ def run_netsculpt(model: nn.Module, a0: float, args: argparse.Namespace) -> dict
     """netsculpt's loop; returns the keys this bench has always written."""
     from netsculpt import create_accuracy_aware_training_loop, create_compressed_model, register_default_init_args
 
-    probe_ctrl, probe = create_compressed_model(_fp32_model(args, model.state_dict()), _config(args))
-    levels = _sweep(probe_ctrl, probe, ns_pruned, args)
+    probe_ctrl, probe = create_compressed_model(fp32_model(args, model.state_dict()), aat_config(args))
+    levels = sweep_levels(probe_ctrl, probe, ns_pruned, args)
     cb = Callbacks(args)
-    init_train, _ = _loaders(args)
+    init_train, _ = make_data(args)
     torch.manual_seed(args.seed)
-    cfg = register_default_init_args(_config(args), init_train)
+    cfg = register_default_init_args(aat_config(args), init_train)
     ctrl, model = create_compressed_model(model, cfg)
     cb.ctrl, cb.model = ctrl, model
     loop = create_accuracy_aware_training_loop(cfg, ctrl, a0)
@@ -218,118 +149,16 @@ def run_netsculpt(model: nn.Module, a0: float, args: argparse.Namespace) -> dict
     }
 
 
-# ------------------------------------------------------------------------------------------- NNCF (.venv-bench)
-
-
-def _nncf_stop_reason(runner: Any) -> str:
-    """What ended NNCF's search loop, read off the runner (NNCF 2.19 logs it but does not store it)."""
-    step, min_step = float(runner.compression_rate_step), float(runner.minimal_compression_rate_step)
-    if step < min_step:
-        return f"compression rate step {step:.4g} below minimal_compression_rate_step (inferred)"
-    if runner.cumulative_epoch_count >= runner.maximal_total_epochs:
-        return "maximal_total_epochs reached (inferred)"
-    target = float(runner.compression_rate_target)
-    if target >= float(runner.maximal_compression_rate) - 1e-9:
-        return f"maximal compression rate {runner.maximal_compression_rate} reached (inferred)"
-    if target < float(runner.minimal_compression_rate):
-        return "cannot meet the accuracy criterion even at the minimal compression rate (inferred)"
-    return "unknown"
-
-
-def nncf_pruned(ctrl: Any, model: nn.Module) -> dict[str, float]:
-    """The same measures for NNCF: nominal level, zeroed Conv2d filters counted on the model, NNCF's FLOPs removed."""
-    st = _peers.nncf_pruning_stats(ctrl)
-    return {
-        "compression_rate": float(ctrl.compression_rate),
-        "filters_removed": _peers.zero_filter_fraction(model),
-        "flops_removed": st["flops_pruning_level"],
-        "library_filter_rate": st["filter_pruning_level"],  # NNCF's own: of all its counted filters
-    }
-
-
-def run_nncf(args: argparse.Namespace) -> dict[str, Any]:
-    """NNCF 2.19's legacy create_compressed_model + adaptive_compression_level loop, same config and callbacks."""
-
-    _peers.ensure_nncf_env()
-    ext_s = _peers.nncf_build_extension()
-    import nncf
-    from nncf import NNCFConfig
-    from nncf.common.accuracy_aware_training import create_accuracy_aware_training_loop
-
-    state = torch.load(args.fp32_ckpt, weights_only=True)
-    probe_ctrl, probe, _ = _peers._nncf_create(_fp32_model(args, state), _config(args), None)
-    levels = _sweep(probe_ctrl, probe, nncf_pruned, args)
-    model = _fp32_model(args, state)
-    cb = Callbacks(args)
-    a0 = cb.validate_fn(model, 0)
-    init_train, _ = _loaders(args)
-    torch.manual_seed(args.seed)
-    cfg = _config(args)
-    # register_default_init_args on the same loader netsculpt gets (BN adaptation), no graph dumps, log_dir in /tmp
-    ctrl, model, wrap_s = _peers._nncf_create(model, cfg, init_train)
-    cb.ctrl, cb.model = ctrl, model
-    loop = create_accuracy_aware_training_loop(NNCFConfig.from_dict(cfg), ctrl, a0)
-    with tempfile.TemporaryDirectory(prefix="aat_nncf_") as log_dir:
-        t0 = time.perf_counter()
-        model = loop.run(
-            model,
-            train_epoch_fn=cb.train_epoch_fn,
-            validate_fn=cb.validate_fn,
-            configure_optimizers_fn=cb.configure_optimizers_fn,
-            log_dir=log_dir,
-        )
-        t_loop = time.perf_counter() - t0
-    cb.ctrl = None
-    final_acc = cb.validate_fn(model, -1)
-    r = loop.runner
-    st = loop.statistics
-    rate = float(st.compression_rate)
-    at_rate = [h["accuracy"] for h in cb.history
-               if h["compression_rate"] is not None and abs(h["compression_rate"] - rate) < 1e-6
-               and h["accuracy"] >= r.minimal_tolerable_accuracy]  # fmt: skip
-    return {
-        "version": nncf.__version__,
-        "fp32_top1": a0,
-        "final_top1": final_acc,
-        "final_compression_rate": rate,
-        "ctrl_compression_rate": _rate(ctrl),
-        "best_accuracy": max(at_rate, default=None),  # best validation at the final rate meeting the criterion
-        "max_val_accuracy": max((h["accuracy"] for h in cb.history), default=None),
-        "minimal_tolerable_accuracy": float(r.minimal_tolerable_accuracy),
-        "epochs": int(r.cumulative_epoch_count),
-        "stop_reason": _nncf_stop_reason(r),
-        "final_compression_rate_step": float(r.compression_rate_step),
-        "maximal_compression_rate": float(r.maximal_compression_rate),
-        "loop_s": t_loop,
-        "wrap_s": wrap_s,
-        "extension_s": ext_s,
-        "masks": _peers.nncf_pruning_stats(ctrl),
-        "zero_filter_fraction": _peers.zero_filter_fraction(model),
-        "training_history": [[float(k), float(v)] for k, v in r.compressed_training_history.items()],
-        "history": cb.history,
-        "pruned": nncf_pruned(ctrl, model),
-        "levels": levels,
-    }
-
-
-def peer_main(args: argparse.Namespace) -> None:
-    """``--peer-nncf``: run NNCF's loop and write JSON (an ``error`` entry if it fails)."""
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    try:
-        res = run_nncf(args)
-    except Exception as err:  # noqa: BLE001 - the failure is the result
-        logging.getLogger("bench.aat").exception("NNCF run failed")
-        res = {"error": f"{type(err).__name__}: {err}"}
-    Path(args.peer_out).write_text(json.dumps(res, indent=2, default=str))
-
-
 def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None:
     """Run the NNCF arm in the bench venv; ``None`` when switched off, ``{"error": ...}`` when it fails."""
     if args.nncf == "off":
         return None
-    argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, PEER_KEYS, zero_for_none=("train_limit", "test_limit"))]
+    argv = [
+        "--peer-nncf",
+        "--fp32-ckpt",
+        str(ckpt),
+        *_peers.cli_flags(args, PEER_KEYS, zero_for_none=("train_limit", "test_limit")),
+    ]
     return _peers.run_in_bench_venv(__file__, argv, "NNCF run")
 
 
@@ -342,22 +171,28 @@ def print_table(res: dict[str, Any]) -> None:
     nncf_res = res.get("nncf")
     if isinstance(nncf_res, dict) and "error" not in nncf_res:
         rows.append((f"nncf {nncf_res.get('version', '')}".strip(), nncf_res))
-    print("| library | model | FP32 top-1 | final top-1 | best top-1 (library's own) | pruning rate (nominal) "
-          "| filters removed | FLOPs removed | epochs | stop | loop s |")
+    print(
+        "| library | model | FP32 top-1 | final top-1 | best top-1 (library's own) | pruning rate (nominal) "
+        "| filters removed | FLOPs removed | epochs | stop | loop s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         best = r.get("best_accuracy")
         best_s = f"{100 * best:.2f}" if isinstance(best, (int, float)) else "-"
         fp32 = r.get("fp32_top1", res["fp32_top1"])
         pr = r.get("pruned") or {}
-        print(f"| {name} | {res['model']} | {100 * fp32:.2f} | {100 * r['final_top1']:.2f} | {best_s} "
-              f"| {r['final_compression_rate']:.3f} | {pr.get('filters_removed', float('nan')):.3f} "
-              f"| {pr.get('flops_removed', float('nan')):.3f} | {r['epochs']} | {r['stop_reason']} | {r['loop_s']:.0f} |")
+        print(
+            f"| {name} | {res['model']} | {100 * fp32:.2f} | {100 * r['final_top1']:.2f} | {best_s} "
+            f"| {r['final_compression_rate']:.3f} | {pr.get('filters_removed', float('nan')):.3f} "
+            f"| {pr.get('flops_removed', float('nan')):.3f} | {r['epochs']} | {r['stop_reason']} | {r['loop_s']:.0f} |"
+        )
     if isinstance(nncf_res, dict) and "error" in nncf_res:
         print(f"nncf: {nncf_res['error']}")
     print("\nNominal level -> Conv2d filters / FLOPs removed on the FP32 weights (no training):")
     for name, r in rows:
-        cells = [f"{x['level']:g}: {x['filters_removed']:.3f} / {x['flops_removed']:.3f}" for x in r.get("levels") or []]
+        cells = [
+            f"{x['level']:g}: {x['filters_removed']:.3f} / {x['flops_removed']:.3f}" for x in r.get("levels") or []
+        ]
         print(f"  {name}: {'; '.join(cells)}")
 
 
@@ -380,15 +215,28 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="data order and compression init (both libraries)")
-    ap.add_argument("--fp32-seed", type=int, default=0, help="seed of the cached FP32 start (the same for every --seed)")
-    ap.add_argument("--levels", default="0.1,0.2,0.3,0.4,0.5",
-                    help="nominal pruning levels at which both libraries' filters/FLOPs removed are measured ('' skips)")
-    ap.add_argument("--round-to", type=int, default=1,
-                    help="netsculpt arm only: params.round_to (kept filters a multiple of it, nearest; NNCF 2.19 "
-                         "rounds up to 8); the NNCF arm always gets the plain config")
-    ap.add_argument("--round-mode", choices=["nearest", "up"], default="nearest",
-                    help="netsculpt arm only: params.round_mode; '--round-to 8 --round-mode up' keeps NNCF 2.19's "
-                         "filter counts at every nominal level")
+    ap.add_argument(
+        "--fp32-seed", type=int, default=0, help="seed of the cached FP32 start (the same for every --seed)"
+    )
+    ap.add_argument(
+        "--levels",
+        default="0.1,0.2,0.3,0.4,0.5",
+        help="nominal pruning levels at which both libraries' filters/FLOPs removed are measured ('' skips)",
+    )
+    ap.add_argument(
+        "--round-to",
+        type=int,
+        default=1,
+        help="netsculpt arm only: params.round_to (kept filters a multiple of it, nearest; NNCF 2.19 "
+        "rounds up to 8); the NNCF arm always gets the plain config",
+    )
+    ap.add_argument(
+        "--round-mode",
+        choices=["nearest", "up"],
+        default="nearest",
+        help="netsculpt arm only: params.round_mode; '--round-to 8 --round-mode up' keeps NNCF 2.19's "
+        "filter counts at every nominal level",
+    )
     ap.add_argument("--nncf", choices=["auto", "off"], default="auto", help="run the NNCF 2.19 arm (bench venv)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--peer-nncf", action="store_true", help=argparse.SUPPRESS)
@@ -414,7 +262,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model, t_fp32 = fp32_baseline(args.model, args.fp32_epochs, args.train_limit, args.fp32_seed)
-    _, test = _loaders(args)
+    _, test = make_data(args)
     a0 = float(evaluate(model, test, progress=False, max_batches=args.val_batches).accuracy)
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "fp32.pt"
@@ -436,7 +284,7 @@ def main() -> None:
         "best_accuracy": ours["best_accuracy"],
         "pruned": ours["pruned"],
         "levels": ours["levels"],
-        "config": _config(args),
+        "config": aat_config(args),
         "nncf": nncf_res,
         "load_avg": os.getloadavg(),
     }  # fmt: skip

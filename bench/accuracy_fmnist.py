@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if "--peer-nncf" in sys.argv:  # the bench venv has no netsculpt installed: use the sources for data and model
     sys.path.insert(0, str(ROOT / "src"))
 
+import _onnx_peers  # noqa: E402
 import _peers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -126,11 +127,11 @@ def export_and_score(library: str, ctrl: Any, model: nn.Module, test: Any, args:
         if library == "netsculpt":
             path = Path(ctrl.export_model(path))
         else:  # NNCF's legacy export has a fixed batch of 1: rewrite dim 0 to dynamic, then check against torch
-            _peers.nncf_export_onnx(ctrl, path, dynamic_batch=True)
+            _onnx_peers.nncf_export_onnx(ctrl, path, dynamic_batch=True)
         x = next(iter(test))[0]
         out = {
             "onnxruntime_top1": ort_accuracy(path, test, args.threads),
-            "onnx_max_abs_diff": _peers.onnx_max_abs_diff(path, model, x, args.threads),
+            "onnx_max_abs_diff": _onnx_peers.onnx_max_abs_diff(path, model, x, args.threads),
             "onnx_s": time.perf_counter() - t0,
         }
     return out

@@ -123,6 +123,7 @@ def tp_run(name: str, round_to: int, out: Path) -> dict[str, Any]:
 def nncf_run(name: str, out: Path) -> dict[str, Any]:
     """NNCF 2.19 filter_pruning at the FLOPs target (masks: the export keeps every filter, zeroed)."""
     sys.path.insert(0, str(ROOT / "bench"))
+    import _onnx_peers
     import _peers
 
     cfg = {
@@ -140,7 +141,7 @@ def nncf_run(name: str, out: Path) -> dict[str, Any]:
     ctrl, _, _ = runs[-1]
     seconds = min(r[2] for r in runs)
     stats = _peers.nncf_pruning_stats(ctrl)
-    path = _peers.nncf_export_onnx(ctrl, out / f"nncf_{name}.onnx", dynamic_batch=True)
+    path = _onnx_peers.nncf_export_onnx(ctrl, out / f"nncf_{name}.onnx", dynamic_batch=True)
     # the table shows what is exported (every filter kept, zeroed); NNCF's own FLOPs claim stays in the JSON
     return {"seconds": seconds, **_count(_model(name)), "onnx": path, "claimed": stats}
 
@@ -165,11 +166,11 @@ def _peer_main(args: argparse.Namespace) -> None:
 # ---- orchestration ---------------------------------------------------------------------------------------
 def _latencies(paths: dict[str, str], repeats: int, rounds: int) -> dict[str, dict[str, float]]:
     sys.path.insert(0, str(ROOT / "bench"))
-    import _peers
+    import _onnx_peers
 
     lat: dict[str, dict[str, float]] = {k: {} for k in paths}
     for batch in (1, 64):
-        times = _peers.ort_latency_interleaved(paths, SHAPE, threads=2, batch=batch, repeats=repeats, rounds=rounds)
+        times = _onnx_peers.ort_latency_interleaved(paths, SHAPE, threads=2, batch=batch, repeats=repeats, rounds=rounds)
         for k, v in times.items():
             lat[k][f"b{batch}"] = v
     return lat

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _onnx_peers  # noqa: E402
 import _peers  # noqa: E402
 from _models import ResNet50Shaped  # noqa: E402
 
@@ -106,23 +107,23 @@ def bench_latency(name: str, tmp: Path, repeats: int, rounds: int) -> dict[str, 
     base = create_model(name).eval()
     calib = [batch(32, seed=s)[0] for s in range(4)]
     loader = [(x, torch.zeros(len(x), dtype=torch.long)) for x in calib]
-    paths: dict[str, str] = {"fp32": _peers.fp32_export_onnx(copy.deepcopy(base), tmp / f"{name}_fp32.onnx", SHAPE)}
+    paths: dict[str, str] = {"fp32": _onnx_peers.fp32_export_onnx(copy.deepcopy(base), tmp / f"{name}_fp32.onnx", SHAPE)}
     cfg = register_default_init_args(ns_config(SHAPE, per_channel=True), loader)
     ctrl, _ = create_compressed_model(copy.deepcopy(base), cfg)
     paths["netsculpt_int8"] = str(ctrl.export_model(tmp / f"{name}_ns.onnx"))
     nctrl, _, _ = _peers.nncf_qat_wrap(
         lambda: copy.deepcopy(base), (1, *SHAPE), init_loader=loader[0], num_init_samples=128
     )
-    paths["nncf_int8"] = _peers.nncf_export_onnx(nctrl, tmp / f"{name}_nncf.onnx", dynamic_batch=True)
-    paths["ort_quantize_static"] = _peers.ort_quantize_static(paths["fp32"], tmp / f"{name}_qs.onnx", calib)
+    paths["nncf_int8"] = _onnx_peers.nncf_export_onnx(nctrl, tmp / f"{name}_nncf.onnx", dynamic_batch=True)
+    paths["ort_quantize_static"] = _onnx_peers.ort_quantize_static(paths["fp32"], tmp / f"{name}_qs.onnx", calib)
     res: dict[str, Any] = {"model": name}
     for b in (1, 64):
-        lat = _peers.ort_latency_interleaved(paths, SHAPE, threads=2, batch=b, repeats=repeats, rounds=rounds)
+        lat = _onnx_peers.ort_latency_interleaved(paths, SHAPE, threads=2, batch=b, repeats=repeats, rounds=rounds)
         for k, v in lat.items():
             res[f"b{b}_{k}_ms"] = 1000 * v
             res[f"b{b}_{k}_speedup"] = lat["fp32"] / v
-    res["qlinearconv_netsculpt"] = _peers.ort_optimized_op_counts(paths["netsculpt_int8"]).get("QLinearConv", 0)
-    res["conv_fp32"] = _peers.onnx_op_counts(paths["fp32"]).get("Conv", 0)
+    res["qlinearconv_netsculpt"] = _onnx_peers.ort_optimized_op_counts(paths["netsculpt_int8"]).get("QLinearConv", 0)
+    res["conv_fp32"] = _onnx_peers.onnx_op_counts(paths["fp32"]).get("Conv", 0)
     return res
 
 

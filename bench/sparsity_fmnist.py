@@ -1,7 +1,8 @@
 """Fashion-MNIST ResNet-20: 50 % magnitude sparsity, 50 % RB sparsity, 50 % sparsity + INT8; netsculpt next to NNCF 2.19.
 
 One FP32 model is trained first and saved; every arm fine-tunes a copy of it with the same NNCF-dialect
-config, data order, optimizer (Adam, ``--lr``; RB mask logits at ``--mask-lr``) and epochs, in netsculpt
+config, data order, optimizer (Adam, ``--lr``; RB mask logits at ``--mask-lr``; every LR decayed per step to 0 by
+one cosine over the fine-tune, or ``--lr-schedule constant``, the earlier protocol) and epochs, in netsculpt
 and (in the bench venv, ``.venv-bench``, through a subprocess running this script with ``--peer-nncf``) in
 NNCF 2.19's legacy API. Reported per arm: top-1 and drop vs FP32, measured sparsity, training-step time
 relative to FP32 (median, steps alternated with the FP32 model in one process), and for netsculpt the gzip
@@ -15,6 +16,8 @@ means one data order whichever arms run (NNCF's init draws from the loader: the 
 each trace row keeps a digest of the epoch's labels in order (``order``) to check it. ``--merge`` adds the arms
 run now to an existing ``--out`` of the same settings; ``--nncf only`` runs NNCF's arms alone (with ``--merge``);
 ``--epoch-eval`` adds test top-1 after every epoch; ``--loss-scale`` (diagnostic) multiplies ``ctrl.loss()``.
+The two libraries' create and measure functions are in bench/_sparsity_libs.py, the printed table and ``--merge``
+in bench/_sparsity_report.py; the README tables come from bench/_seed_sparsity.py.
 
 The RB budget: every mask logit starts at logit(0.99) = 4.6 and must cross 0 to drop its weight; Adam moves a
 logit by at most about its LR per step. With 10k images, batch 128 (78 steps per epoch) and the target level at
@@ -56,17 +59,17 @@ import _peers  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _fp32 import fp32_baseline  # noqa: E402
+from _sparsity_libs import netsculpt_create, netsculpt_measure, nncf_create, nncf_measure, sparsity_now  # noqa: E402
+from _sparsity_report import merge, print_table  # noqa: E402
 from torch import nn  # noqa: E402
 
 from netsculpt.data import dataset_info, make_loaders  # noqa: E402
 from netsculpt.models import create_model  # noqa: E402
-from netsculpt.train import evaluate, train_epoch  # noqa: E402
+from netsculpt.train import cosine_schedule, evaluate, train_epoch  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "sparsity_fmnist.json"
 CONTROL = "dense_finetune"
 ARMS = ("magnitude_50", "rb_50", "magnitude_50+int8", CONTROL)
-MERGE_KEYS = ("model", "fp32_epochs", "epochs", "seed", "fp32_seed", "lr", "mask_lr", "train_samples", "test_samples",
-              "loss_scale")  # fmt: skip
 
 
 def arm_configs(args: argparse.Namespace, sample: list[int]) -> dict[str, dict[str, Any]]:
@@ -134,73 +137,6 @@ def step_time_ratio(fp32: nn.Module, model: nn.Module, ctrl: Any, batch: Any, st
     return {"fp32_s": med["fp32"], "compressed_s": med["compressed"], "ratio": med["compressed"] / med["fp32"]}
 
 
-def netsculpt_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
-    """netsculpt's create_compressed_model with the training loader registered for range init."""
-    from netsculpt import create_compressed_model, register_default_init_args
-
-    return create_compressed_model(model, register_default_init_args(cfg, train))  # type: ignore[arg-type]
-
-
-def nncf_create(model: nn.Module, cfg: dict[str, Any], train: Any) -> tuple[Any, nn.Module]:
-    """NNCF 2.19's legacy create_compressed_model with the same config and loader."""
-
-    _peers.ensure_nncf_env()
-    from nncf import NNCFConfig
-    from nncf.torch import create_compressed_model, register_default_init_args
-
-    config = register_default_init_args(NNCFConfig.from_dict(copy.deepcopy(cfg)), train, device="cpu")
-    return create_compressed_model(model, config)  # type: ignore[no-any-return]
-
-
-def netsculpt_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
-    """Measured sparsity and the gzip size of the stripped model's state_dict relative to the FP32 model's."""
-    from netsculpt.metrics.sparse_size import compressed_size
-
-    stats = ctrl.statistics().as_dict()
-    sparse = next(v for k, v in stats.items() if k.endswith("sparsity"))
-    size, dense = compressed_size(ctrl.strip()), compressed_size(fp32)
-    return {
-        "sparsity": sparse["sparsity_level_for_layers"],
-        "gzip_bytes": size.gzip_bytes,
-        "fp32_gzip_bytes": dense.gzip_bytes,
-        "gzip_vs_fp32": size.gzip_bytes / dense.gzip_bytes,
-    }
-
-
-def nncf_measure(ctrl: Any, fp32: nn.Module) -> dict[str, Any]:
-    """Sparsity of the sparsified layers, counted on the masks NNCF's forward applies in eval.
-
-    NNCF's own statistics read a ``binary_mask`` buffer that RB sparsity refreshes only when ``state_dict()`` is
-    called (a state-dict hook), so during training they report the level of the last refresh (0 % at first);
-    the RB mask in eval is ``[logit > 0]``, computed here from the logits. NNCF's reported value is kept as
-    ``nncf_reported_sparsity``.
-    """
-    del fp32
-    stats = ctrl.statistics()
-    reported = float("nan")
-    for name in ("magnitude_sparsity", "rb_sparsity"):
-        algo = getattr(stats, name, None)
-        if algo is not None:
-            reported = float(algo.model_statistics.sparsity_level_for_layers)
-    zeros = total = 0
-    with torch.no_grad():
-        for info in ctrl.sparsified_module_info:
-            op = info.operand
-            logits = getattr(op, "_mask", None)
-            mask = (logits > 0) if logits is not None else (op.binary_mask != 0)
-            zeros += int((~mask).sum())
-            total += mask.numel()
-    return {"sparsity": zeros / max(total, 1), "nncf_reported_sparsity": reported}
-
-
-def sparsity_now(ctrl: Any, library: str) -> float:
-    """The measured sparsity of the sparsified layers now (masks as they act in eval), without changing anything."""
-    if library == "netsculpt":
-        stats = ctrl.statistics().as_dict()
-        return float(next(v for k, v in stats.items() if k.endswith("sparsity"))["sparsity_level_for_layers"])
-    return float(nncf_measure(ctrl, None)["sparsity"])
-
-
 class ScaledLoss:
     """Diagnostic ``--loss-scale``: the controller with its ``loss()`` (the RB sparsity penalty) multiplied."""
 
@@ -233,13 +169,15 @@ def run_arms(library: str, fp32: nn.Module, train: Any, test: Any, args: argpars
         if ctrl is not None and args.loss_scale != 1.0:
             ctrl = ScaledLoss(ctrl, args.loss_scale)
         opt = make_optimizer(model, args)
+        sched = cosine_schedule(opt, args.epochs * len(train)) if args.lr_schedule == "cosine" else None
         loader = _peers.OrderDigest(train)
         trace = []
         for epoch in range(args.epochs):
             if ctrl is not None:
                 ctrl.scheduler.epoch_step()
             ep = train_epoch(
-                model, loader, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress, desc=f"{arm}:{epoch}"
+                model, loader, opt, F.cross_entropy, ctrl=ctrl, progress=args.progress, desc=f"{arm}:{epoch}",
+                lr_scheduler=sched,
             )
             row: dict[str, Any] = {"epoch": epoch, "loss": ep.loss, "order": loader.digest}
             if ctrl is not None:
@@ -288,7 +226,8 @@ def run_nncf_peer(ckpt: Path, args: argparse.Namespace) -> dict[str, Any] | None
     arms = [a for a in args.arms if a != CONTROL]
     if not arms:
         return None
-    keys = ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "timing_steps", "threads", "seed")
+    keys = ("epochs", "train_limit", "test_limit", "batch_size", "lr", "mask_lr", "lr_schedule", "timing_steps",
+            "threads", "seed")
     argv = ["--peer-nncf", "--fp32-ckpt", str(ckpt), *_peers.cli_flags(args, keys), "--arms", *arms]
     if args.epoch_eval:
         argv.append("--epoch-eval")
@@ -317,51 +256,6 @@ def peer_main(args: argparse.Namespace) -> None:
     Path(args.peer_out).write_text(json.dumps(res, indent=2, default=str))
 
 
-def print_table(res: dict[str, Any]) -> None:
-    """Markdown table of both libraries' arms."""
-    print(
-        "| arm | library | FP32 top-1 | compressed top-1 | drop | sparsity | train step vs FP32 | gzip size vs FP32 |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    libs = [("netsculpt", res["netsculpt"])]
-    if isinstance(res.get("nncf"), dict) and "arms" in res["nncf"]:
-        libs.append((f"nncf {res['nncf'].get('version', '')}", res["nncf"]))
-    for arm in res["arms"]:
-        for name, lib in libs:
-            if arm not in lib["arms"]:
-                continue
-            r = lib["arms"][arm]
-            fp32 = lib["fp32_top1"]
-            size = f"{r['gzip_vs_fp32']:.2f}x" if "gzip_vs_fp32" in r else "-"
-            sparse = f"{100 * r['sparsity']:.1f} %" if "sparsity" in r else "-"
-            step = f"{r['step']['ratio']:.2f}x" if "step" in r else "-"
-            print(
-                f"| {arm} | {name} | {100 * fp32:.2f} | {100 * r['top1']:.2f} | {100 * (fp32 - r['top1']):.2f} pt "
-                f"| {sparse} | {step} | {size} |"
-            )
-    if isinstance(res.get("nncf"), dict) and "error" in res["nncf"]:
-        print(res["nncf"]["error"])
-
-
-def merge(old: dict[str, Any], new: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """``--merge``: the earlier run ``old`` with the arms run now added or replaced (same settings checked)."""
-    for key in MERGE_KEYS:
-        if old.get(key) != new.get(key):
-            raise SystemExit(f"--merge: {args.out} has {key}={old.get(key)!r}, this run {new.get(key)!r}")
-    if abs(old["netsculpt"]["fp32_top1"] - new["netsculpt"]["fp32_top1"]) > 1e-9:
-        raise SystemExit(f"--merge: {args.out} starts from another FP32 model")
-    for lib in ("netsculpt", "nncf"):
-        if isinstance(new.get(lib), dict) and "arms" in new[lib]:
-            if isinstance(old.get(lib), dict) and "arms" in old[lib]:
-                old[lib]["arms"].update(new[lib]["arms"])
-            else:
-                old[lib] = new[lib]
-    old["arms"] = [*old["arms"], *(a for a in new["arms"] if a not in old["arms"])]
-    old["configs"] = new["configs"]
-    old.setdefault("merged_runs", []).append({k: new[k] for k in ("arms", "host", "threads", "load_avg")})
-    return old
-
-
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--model", default="resnet20")
@@ -371,6 +265,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--mask-lr", type=float, default=0.1, help="Adam LR of the RB mask logits (see the module docstring)"
     )
+    ap.add_argument(
+        "--lr-schedule", choices=["cosine", "constant"], default="cosine",
+        help="per-step cosine decay of every LR to 0 over the fine-tune (as the FP32 start was trained), or constant",
+    )  # fmt: skip
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -410,6 +308,7 @@ def main() -> None:
     res: dict[str, Any] = {
         "model": args.model, "fp32_epochs": args.fp32_epochs, "epochs": args.epochs, "arms": args.arms,
         "seed": args.seed, "fp32_seed": args.fp32_seed, "lr": args.lr, "mask_lr": args.mask_lr,
+        "lr_schedule": args.lr_schedule,
         "train_samples": len(train.dataset), "test_samples": len(test.dataset),  # type: ignore[arg-type]
         "configs": arm_configs(args, [1, info.in_channels, *info.image_size]), "fp32_train_s": fp32_s,
         "netsculpt": {"fp32_top1": fp32_top1},

@@ -4,14 +4,16 @@ A unit's importance is the sum of its filters' scores over the group's filter la
 geometric median; pruning's ``filter_scores``). The permutation is applied to every tensor the unit covers: the
 filters and biases of its layers, the norms' parameters and running statistics, and the input columns of every
 consumer, so the full network computes the same outputs. Only units covering the same positions per layer are
-exchanged (in a plain group that is all of them). Tensors are permuted in place (optimizers keep their
-parameters; their per-parameter state, e.g. momentum, is not permuted).
+exchanged (in a plain group that is all of them). Tensors are permuted in place, so optimizers keep their
+parameters; given the optimizer, its per-parameter state of the parameter's shape (SGD's momentum, Adam's moments)
+is permuted with the parameter, so the next step continues as if nothing had moved.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,9 +21,17 @@ from torch import nn
 from netsculpt.algorithms.pruning.importance import filter_scores
 from netsculpt.graph.channels import FILTER_ROLES, ChannelGroup, LayerSpec
 
-__all__ = ["group_permutation", "permute_layer", "reorganize_group", "unit_scores"]
+__all__ = ["group_permutation", "optimizer_state", "permute_layer", "reorganize_group", "unit_scores"]
 
 logger = logging.getLogger(__name__)
+
+State = dict[int, dict[str, Any]]
+"""An optimizer's per-parameter state keyed by ``id(parameter)`` (see ``optimizer_state``)."""
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer | None) -> State:
+    """``optimizer.state`` keyed by the parameters' ids (empty without an optimizer)."""
+    return {} if optimizer is None else {id(p): st for p, st in optimizer.state.items()}
 
 
 def unit_scores(model: nn.Module, group: ChannelGroup, layers: dict[str, LayerSpec], criterion: str) -> torch.Tensor:
@@ -75,42 +85,54 @@ def _index(group: ChannelGroup, perm: list[int], side: str) -> dict[str, torch.T
     return {name: torch.tensor(idx) for name, idx in out.items()}
 
 
-def _gather_(t: torch.Tensor | None, dim: int, idx: torch.Tensor) -> None:
+def _gather_(t: torch.Tensor | None, dim: int, idx: torch.Tensor, state: State | None = None) -> None:
+    """Gather ``t`` along ``dim`` by ``idx`` (the rest of the axis stays), in place; the same for every tensor of
+    ``t``'s optimizer state that has ``t``'s shape."""
     if t is None:
         return
     with torch.no_grad():
         full = torch.arange(t.shape[dim])
         full[: idx.numel()] = idx
-        t.copy_(torch.index_select(t, dim, full.to(t.device)))
+        entries = (state or {}).get(id(t), {}).values()
+        for x in [t, *(v for v in entries if isinstance(v, torch.Tensor) and v.shape == t.shape)]:
+            x.copy_(torch.index_select(x, dim, full.to(x.device)))
 
 
-def permute_layer(module: nn.Module, spec: LayerSpec, side: str, idx: torch.Tensor) -> None:
-    """Gather ``module``'s tensors along its ``side`` (``out``/``in``) channel axis by ``idx``, in place."""
+def permute_layer(module: nn.Module, spec: LayerSpec, side: str, idx: torch.Tensor, state: State | None = None) -> None:
+    """Gather ``module``'s tensors along its ``side`` (``out``/``in``) channel axis by ``idx``, in place, with their
+    optimizer ``state`` (``optimizer_state``) when given."""
     if spec.role == "norm":
         for name in ("weight", "bias", "running_mean", "running_var"):
-            _gather_(getattr(module, name, None), 0, idx)
+            _gather_(getattr(module, name, None), 0, idx, state)
         return
     w = getattr(module, "weight", None)
     transposed = spec.role == "conv_transpose"
     if side == "out":
-        _gather_(w, 1 if transposed else 0, idx)
-        _gather_(getattr(module, "bias", None), 0, idx)
+        _gather_(w, 1 if transposed else 0, idx, state)
+        _gather_(getattr(module, "bias", None), 0, idx, state)
         return
     if spec.depthwise:
         return  # the weight has no input axis: its output channels moved with the unit
     if spec.groups > 1:
         per = spec.in_size // spec.groups  # position k of every group is one unit: permute the k columns
         idx = idx[:per]
-    _gather_(w, 0 if transposed else 1, idx)
+    _gather_(w, 0 if transposed else 1, idx, state)
 
 
-def reorganize_group(model: nn.Module, group: ChannelGroup, layers: dict[str, LayerSpec], criterion: str) -> bool:
-    """Sort ``group``'s units by importance in place; True when anything moved."""
+def reorganize_group(
+    model: nn.Module,
+    group: ChannelGroup,
+    layers: dict[str, LayerSpec],
+    criterion: str,
+    state: State | None = None,
+) -> bool:
+    """Sort ``group``'s units by importance in place, with the optimizer ``state`` when given; True when anything
+    moved."""
     perm = group_permutation(group, unit_scores(model, group, layers, criterion))
     if perm == list(range(len(perm))):
         return False
     mods = dict(model.named_modules())
     for side in ("out", "in"):
         for name, idx in _index(group, perm, side).items():
-            permute_layer(mods[name], layers[name], side, idx)
+            permute_layer(mods[name], layers[name], side, idx, state)
     return True

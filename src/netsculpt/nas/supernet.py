@@ -40,7 +40,7 @@ from netsculpt.nas.elastic.width import ElasticWidth
 from netsculpt.nas.extract import extract_active
 from netsculpt.nas.masks import active_param_mask
 from netsculpt.nas.params import ElasticityParams
-from netsculpt.nas.reorg import reorganize_group
+from netsculpt.nas.reorg import optimizer_state, reorganize_group
 
 __all__ = ["ElasticSupernet"]
 
@@ -183,15 +183,17 @@ class ElasticSupernet:
 
         return recalibrate_bn(self.model, loader, num_batches, kept)
 
-    def reorganize_channels(self, criterion: str | None = None) -> int:
+    def reorganize_channels(self, criterion: str | None = None, optimizer: torch.optim.Optimizer | None = None) -> int:
         """Sort every elastic group's channels by importance (``criterion`` default: ``width.filter_importance``)
-        so each width keeps the most important ones; the full network's outputs do not change. Returns the number
-        of groups whose order changed."""
+        so each width keeps the most important ones; the full network's outputs do not change. With ``optimizer``,
+        its per-parameter state (momentum, Adam's moments) moves with the parameters. Returns the number of groups
+        whose order changed."""
         if self.width is None:
             return 0
         crit = criterion or self.params.width.filter_importance
+        state = optimizer_state(optimizer)
         moved = sum(
-            reorganize_group(self.model, g, self.width.pg.layers, crit) for g in self.width.groups.values()
+            reorganize_group(self.model, g, self.width.pg.layers, crit, state) for g in self.width.groups.values()
         )
         logger.info("reorganize_channels: %d of %d groups reordered (%s)", moved, len(self.width.groups), crit)
         return moved

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from tests.unit.nas._models import FAMILIES, X, rel_err, run, supernet
@@ -52,3 +54,63 @@ def test_reorganisation_keeps_parameter_objects() -> None:
     net.reorganize_channels()
     assert ids == [id(p) for p in net.model.parameters()]
     assert X.shape[0] == 4
+
+
+def _step(net_model: torch.nn.Module, opt: torch.optim.Optimizer, seed: int) -> None:
+    """One optimizer step on a fixed batch (train mode: BN uses batch statistics)."""
+    x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    net_model.train()
+    opt.zero_grad()
+    net_model(x).square().mean().backward()
+    opt.step()
+    net_model.eval()
+
+
+@pytest.mark.parametrize("make_opt", ["sgd_momentum", "adam"])
+def test_optimizer_state_moves_with_the_channels(make_opt: str) -> None:
+    """Reorganising between two steps is a symmetry of training when the optimizer's state moves too: the network
+    after the second step computes what the unreorganised one does. Negative control: without the optimizer, the
+    stale momentum of one channel is applied to another, and the outputs differ."""
+
+    def make(params: object) -> torch.optim.Optimizer:
+        if make_opt == "adam":
+            return torch.optim.Adam(params, lr=1e-2)  # type: ignore[arg-type]
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9)  # type: ignore[arg-type]
+
+    net = supernet("resnet20")
+    opt = make(net.model.parameters())
+    _step(net.model, opt, 1)
+    model_state = {k: v.clone() for k, v in net.model.state_dict().items()}
+    opt_state = copy.deepcopy(opt.state_dict())
+
+    def second_step(reorganize: str) -> torch.Tensor:
+        net.model.load_state_dict(model_state)
+        opt.load_state_dict(copy.deepcopy(opt_state))
+        if reorganize == "with_optimizer":
+            assert net.reorganize_channels("L1", optimizer=opt) > 0
+        elif reorganize == "without_optimizer":
+            assert net.reorganize_channels("L1") > 0
+        _step(net.model, opt, 2)
+        return run(net.model)
+
+    reference = second_step("none")
+    assert rel_err(reference, second_step("with_optimizer")) <= 1e-4
+    assert rel_err(reference, second_step("without_optimizer")) > 1e-3
+
+
+def test_optimizer_state_is_gathered_like_its_parameter() -> None:
+    """Every state tensor of a parameter's shape is gathered by the parameter's index; other entries (Adam's
+    scalar step) stay."""
+    net = supernet("usernet")
+    opt = torch.optim.Adam(net.model.parameters())
+    _step(net.model, opt, 1)
+    for p in net.model.parameters():  # tag each state as a function of its parameter
+        opt.state[p]["exp_avg"] = 2 * p.detach().clone()
+        opt.state[p]["exp_avg_sq"] = p.detach().square()
+    steps = {id(p): opt.state[p]["step"].clone() for p in net.model.parameters()}
+    assert net.reorganize_channels("L1", optimizer=opt) > 0
+    for p in net.model.parameters():
+        st = opt.state[p]
+        assert torch.equal(st["exp_avg"], 2 * p.detach())
+        assert torch.equal(st["exp_avg_sq"], p.detach().square())
+        assert torch.equal(st["step"], steps[id(p)])

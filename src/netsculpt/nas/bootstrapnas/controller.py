@@ -261,7 +261,7 @@ class TrainingController:
         stage = t.params.stages[i]
         logger.info("bootstrapNAS: stage %d (%s)", i, "+".join(stage.train_dims))
         if stage.reorg_weights:
-            self.supernet.reorganize_channels()
+            self.supernet.reorganize_channels(optimizer=t.optimizer)
         if stage.bn_adapt and self.bn_adapt_loader is not None and self.bn_adapt_batches > 0:
             self.supernet.activate_subnet_for_config(self.supernet.get_maximum_config())
             self.supernet.recalibrate_bn(self.bn_adapt_loader, self.bn_adapt_batches)

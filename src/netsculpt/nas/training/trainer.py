@@ -177,9 +177,7 @@ class SupernetTrainer:
         stage = self.params.stages[i]
         logger.info("supernet training: stage %d (%s)", i, "+".join(stage.train_dims))
         if stage.reorg_weights:
-            self.supernet.reorganize_channels()
-            if any(self.optimizer.state.values()):
-                logger.warning("stage %d reorganised channels; the optimizer's per-entry state is not permuted", i)
+            self.supernet.reorganize_channels(optimizer=self.optimizer)
         if stage.bn_adapt:
             if self.bn_adapt_loader is None:
                 logger.warning("stage %d asks for BN adaptation but no bn_adapt_loader was given; skipped", i)

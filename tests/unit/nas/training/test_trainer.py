@@ -196,3 +196,23 @@ def test_non_finite_loss_stops_with_the_step() -> None:
     x, y = batches(1)[0]
     with pytest.raises(FloatingPointError, match=r"^supernet training step 0: the full subnet's loss is nan"):
         tr.train_step(x * float("nan"), y)
+
+
+def test_ofa_reorganising_stage_moves_the_optimizer_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage with ``reorg_weights`` hands the trainer's optimizer to ``reorganize_channels`` (whose state
+    permutation ``tests/unit/nas/test_reorg.py`` checks)."""
+    p = ScheduleParams(schedule="ofa", steps_per_epoch=3, lr=0.05)
+    tr = _trainer(p)
+    reorg_stages = [i for i, s in enumerate(p.stages) if s.reorg_weights]
+    assert reorg_stages, "the default OFA stages reorganise channels"
+    calls: list[object] = []
+    original = tr.supernet.reorganize_channels
+
+    def spy(criterion: str | None = None, optimizer: torch.optim.Optimizer | None = None) -> int:
+        calls.append(optimizer)
+        return original(criterion, optimizer)
+
+    monkeypatch.setattr(tr.supernet, "reorganize_channels", spy)
+    _run(tr, batches(tr.total_steps), 0, tr.total_steps)
+    assert calls and all(c is tr.optimizer for c in calls)
+    assert len(calls) == len(reorg_stages)
