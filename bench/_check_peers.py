@@ -1,5 +1,5 @@
-"""Smoke-checks the peer wrappers in bench/_peers.py and bench/_onnx_peers.py on an inline CIFAR ResNet-20 and
-random data.
+"""Smoke-checks the peer wrappers in bench/_peers.py, bench/_onnx_peers.py and bench/_step_peers.py on an inline
+CIFAR ResNet-20 and random data.
 
 Self-contained (does not import netsculpt). Run from the bench venv:
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _onnx_peers  # noqa: E402
 import _peers  # noqa: E402
+import _step_peers  # noqa: E402
 
 _peers.ensure_nncf_env()
 
@@ -144,12 +145,12 @@ def main() -> int:
     fp32_t: list[float] = []
     nncf_t: list[float] = []
     for _ in range(rounds):
-        fp32_t.append(_peers.fp32_train_step_time(fp32, batch, steps=steps, warmup=2))
-        nncf_t.append(_peers.nncf_train_step_time(qmodel, batch, steps=steps, warmup=2, ctrl=ctrl))
+        fp32_t.append(_step_peers.fp32_train_step_time(fp32, batch, steps=steps, warmup=2))
+        nncf_t.append(_step_peers.nncf_train_step_time(qmodel, batch, steps=steps, warmup=2, ctrl=ctrl))
     fp32_step, nncf_step = statistics.median(fp32_t), statistics.median(nncf_t)
     # CPU seconds (all threads) per step: less sensitive to other processes taking the cores
-    fp32_cpu = _peers.fp32_train_step_time(fp32, batch, steps=steps, warmup=1, clock="cpu")
-    nncf_cpu = _peers.nncf_train_step_time(qmodel, batch, steps=steps, warmup=1, ctrl=ctrl, clock="cpu")
+    fp32_cpu = _step_peers.fp32_train_step_time(fp32, batch, steps=steps, warmup=1, clock="cpu")
+    nncf_cpu = _step_peers.nncf_train_step_time(qmodel, batch, steps=steps, warmup=1, ctrl=ctrl, clock="cpu")
     res.update(
         fp32_step_s=fp32_step,
         nncf_qat_step_s=nncf_step,
