@@ -19,7 +19,7 @@ along ascending trace, the least-Omega one within the BOPs budget (no pruning), 
 rule (the smallest allowed bits among the weights each activation feeds, else the smallest allowed).
 
 Usage (about 15 min on 2 idle cores; ``--quick``: fewer labels and a shorter fine-tune, a few minutes):
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/seernet_fmnist.py [--seeds 0 1] [--quick]
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/seernet_fmnist.py [--seeds 0 1 2] [--quick]
 Prints a table and writes bench/results/seernet_fmnist.json (``--quick``: seernet_fmnist_quick.json).
 """
 
@@ -238,7 +238,7 @@ def run_seed(seed: int, args: argparse.Namespace, ctx: dict[str, Any]) -> tuple[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--initial", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--per-round", type=int, default=8)
