@@ -37,6 +37,7 @@ def print_table(res: dict[str, Any]) -> None:
 
 def merge(old: dict[str, Any], new: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """``--merge``: the earlier run ``old`` with the arms run now added or replaced (same settings checked)."""
+    old.setdefault("lr_schedule", "constant")  # runs before --lr-schedule existed used a constant LR
     for key in MERGE_KEYS:
         if old.get(key) != new.get(key):
             raise SystemExit(f"--merge: {args.out} has {key}={old.get(key)!r}, this run {new.get(key)!r}")

@@ -5,8 +5,10 @@ geometric median; pruning's ``filter_scores``). The permutation is applied to ev
 filters and biases of its layers, the norms' parameters and running statistics, and the input columns of every
 consumer, so the full network computes the same outputs. Only units covering the same positions per layer are
 exchanged (in a plain group that is all of them). Tensors are permuted in place, so optimizers keep their
-parameters; given the optimizer, its per-parameter state of the parameter's shape (SGD's momentum, Adam's moments)
-is permuted with the parameter, so the next step continues as if nothing had moved.
+parameters; given the optimizer, its per-parameter state along the permuted axis (SGD's momentum, Adam's moments,
+Adafactor's factored statistics) is permuted with the parameter, so the next step continues as if nothing had
+moved. State that mixes channels (e.g. a full preconditioner matrix) cannot be permuted along one axis: it is left
+as it is, with a warning.
 """
 
 from __future__ import annotations
@@ -87,14 +89,24 @@ def _index(group: ChannelGroup, perm: list[int], side: str) -> dict[str, torch.T
 
 def _gather_(t: torch.Tensor | None, dim: int, idx: torch.Tensor, state: State | None = None) -> None:
     """Gather ``t`` along ``dim`` by ``idx`` (the rest of the axis stays), in place; the same for every tensor of
-    ``t``'s optimizer state that has ``t``'s shape."""
+    ``t``'s optimizer state that has ``t``'s rank and ``t``'s size along ``dim`` (element-wise state such as
+    momentum and Adam's moments, and factored state such as Adafactor's row / column statistics). State of size 1
+    along ``dim`` needs no move; any other non-scalar state is left as it is, with a warning."""
     if t is None:
         return
     with torch.no_grad():
         full = torch.arange(t.shape[dim])
         full[: idx.numel()] = idx
-        entries = (state or {}).get(id(t), {}).values()
-        for x in [t, *(v for v in entries if isinstance(v, torch.Tensor) and v.shape == t.shape)]:
+        moved = [t]
+        for key, v in (state or {}).get(id(t), {}).items():
+            if not isinstance(v, torch.Tensor) or v.dim() == 0:
+                continue
+            if v.dim() == t.dim() and v.shape[dim] == t.shape[dim]:
+                moved.append(v)
+            elif not (v.dim() == t.dim() and v.shape[dim] == 1):
+                logger.warning("reorganize_channels: optimizer state %r of shape %s (parameter %s) is not moved",
+                               key, tuple(v.shape), tuple(t.shape))
+        for x in moved:
             x.copy_(torch.index_select(x, dim, full.to(x.device)))
 
 

@@ -66,7 +66,7 @@ def _step(net_model: torch.nn.Module, opt: torch.optim.Optimizer, seed: int) -> 
     net_model.eval()
 
 
-@pytest.mark.parametrize("make_opt", ["sgd_momentum", "adam"])
+@pytest.mark.parametrize("make_opt", ["sgd_momentum", "adam", "adafactor"])
 def test_optimizer_state_moves_with_the_channels(make_opt: str) -> None:
     """Reorganising between two steps is a symmetry of training when the optimizer's state moves too: the network
     after the second step computes what the unreorganised one does. Negative control: without the optimizer, the
@@ -75,6 +75,8 @@ def test_optimizer_state_moves_with_the_channels(make_opt: str) -> None:
     def make(params: object) -> torch.optim.Optimizer:
         if make_opt == "adam":
             return torch.optim.Adam(params, lr=1e-2)  # type: ignore[arg-type]
+        if make_opt == "adafactor":  # factored state: row / column statistics of other shapes than the weight
+            return torch.optim.Adafactor(params, lr=1e-2)  # type: ignore[arg-type]
         return torch.optim.SGD(params, lr=0.1, momentum=0.9)  # type: ignore[arg-type]
 
     net = supernet("resnet20")
