@@ -51,26 +51,26 @@ def _arm(runs: list[dict[str, Any]], lib: str, arm: str, fp32: float) -> Arm | N
     return v
 
 
-def _pair(a: Arm, b: Arm) -> tuple[tuple[float, float], bool]:
-    """Paired drop difference ``a − b`` on the seeds both ran, and whether every such seed's epochs saw the same
-    data order in both."""
-    common = [s for s in a["seeds"] if s in b["seeds"]]
+def _pair(a: Arm, b: Arm | None) -> tuple[tuple[float, float], bool, int] | None:
+    """Paired drop difference ``a − b`` on the seeds both ran, whether every such seed's epochs saw the same data
+    order in both, and the number of pairs; ``None`` without ``b`` or a common seed."""
+    common = [s for s in a["seeds"] if b is not None and s in b["seeds"]]
+    if b is None or not common:
+        return None
     ia = [a["seeds"].index(s) for s in common]
     ib = [b["seeds"].index(s) for s in common]
     d = paired([a["drop"][i] for i in ia], [b["drop"][j] for j in ib])
     same = all(a["order"][i] and None not in a["order"][i] and a["order"][i] == b["order"][j] for i, j in zip(ia, ib))
-    return d, same
+    return d, same, len(common)
 
 
 def _pair_cell(a: Arm, b: Arm | None) -> str:
     """The paired cell, with the number of pairs when it differs from the arm's seeds; marked † unless the data
     order was the same."""
-    if b is None:
+    pair = _pair(a, b)
+    if pair is None:
         return "-"
-    n = len([s for s in a["seeds"] if s in b["seeds"]])
-    if n == 0:
-        return "-"
-    d, same = _pair(a, b)
+    d, same, n = pair
     return diff_cell(d) + (f" (n={n})" if n != len(a["seeds"]) else "") + ("" if same else " †")
 
 
@@ -114,6 +114,8 @@ def _table(runs: list[dict[str, Any]], heading: str) -> list[str]:
         cells = f"{fmt(control['top1'])} | {fmt(control['drop'])} | - | - | {per_epoch}"
         out.append(f"| {CONTROL} (control) | netsculpt | {cells} | | | |")
     nncf_name = f"nncf {r0['nncf'].get('version', '')}" if isinstance(r0.get("nncf"), dict) else "nncf"
+    all_seeds = [r.get("seed") for r in runs]
+    fewer = []
     for arm in arms:
         per_lib = {lib: _arm(runs, lib, arm, fp32) for lib in ("netsculpt", "nncf")}
         for lib, v in per_lib.items():
@@ -127,22 +129,15 @@ def _table(runs: list[dict[str, Any]], heading: str) -> list[str]:
             if lib != "netsculpt":
                 out.append(f"| {arm} | {nncf_name} | {cells} | | |")
                 continue
+            if v["seeds"] != all_seeds:
+                fewer.append(f"`{arm}` (seeds {', '.join(str(x) for x in v['seeds'])})")
             max_drop, band = TARGETS.get(arm, (float("inf"), None))
             level = mean_std(v["sparsity"])[0] / 100
-            common = [x for x in v["seeds"] if control and x in control["seeds"]]
-            cost = _pair(v, control)[0][0] if control and common else mean_std(v["drop"])[0]
+            vs_control, vs_nncf = _pair(v, control), _pair(v, per_lib["nncf"])
+            cost = vs_control[0][0] if vs_control else mean_std(v["drop"])[0]
             ok = cost <= max_drop and (band is None or band[0] <= level <= band[1])
-            nncf = per_lib["nncf"]
-            diff = _pair(v, nncf)[0] if nncf and any(x in nncf["seeds"] for x in v["seeds"]) else None
-            verdict = status(ok, diff, higher_is_better=False)
-            out.append(f"| {arm} | netsculpt | {cells} | {_pair_cell(v, nncf)} | **{verdict}** |")
-    all_seeds = [r.get("seed") for r in runs]
-    fewer = [
-        f"`{arm}` (seeds {', '.join(str(x) for x in v['seeds'])})"
-        for arm in arms
-        for v in [_arm(runs, "netsculpt", arm, fp32)]
-        if v is not None and v["seeds"] != all_seeds
-    ]
+            verdict = status(ok, vs_nncf[0] if vs_nncf else None, higher_is_better=False)
+            out.append(f"| {arm} | netsculpt | {cells} | {_pair_cell(v, per_lib['nncf'])} | **{verdict}** |")
     if fewer:
         out += ["", f"Run on fewer seeds: {', '.join(fewer)}; its paired cells pair those seeds."]
     if any(" †" in line for line in out):
